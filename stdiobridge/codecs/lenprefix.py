@@ -1,0 +1,107 @@
+"""``lenprefix``: byte-string messages behind an unsigned length prefix (Erlang's ``{packet,N}``)."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from ..errors import EncodeError, FrameTooLarge, ProtocolError, excerpt_of
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, check_option
+
+__all__ = ["LenPrefixCodec"]
+
+_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_ORDERS = {"big": ">", "little": "<"}
+
+
+class LenPrefixDecoder(Decoder[bytes]):
+    """Reads a prefix, then waits for exactly that many bytes; linear in bytes fed."""
+
+    __slots__ = ("_buf", "_error", "_max", "_need", "_unpack", "_width")
+
+    def __init__(self, header: struct.Struct, max_frame: int) -> None:
+        self._buf = bytearray()
+        self._need = -1  # payload length once the prefix of the current frame is read
+        self._unpack = header.unpack_from
+        self._width = header.size
+        self._max = max_frame
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) + (self._width if self._need >= 0 else 0)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        pos = 0
+        end = len(buf)
+        need = self._need
+        width = self._width
+        while True:
+            if need < 0:
+                if end - pos < width:
+                    break
+                need = self._unpack(buf, pos)[0]
+                if need > self._max:
+                    self._error = FrameTooLarge(
+                        f"codec 'lenprefix': the prefix announces a frame of {need} bytes; max_frame is {self._max}",
+                        excerpt=excerpt_of(buf[pos : pos + 64]),
+                        size=need,
+                        limit=self._max,
+                    )
+                    self._error.messages = out
+                    self._buf = bytearray()
+                    raise self._error
+                pos += width
+            if end - pos < need:
+                break
+            if pos == 0 and need == end:
+                out.append(bytes(buf))
+            else:
+                with memoryview(buf) as view:
+                    out.append(view[pos : pos + need].tobytes())
+            pos += need
+            need = -1
+        self._need = need
+        if pos:
+            del buf[:pos]
+        return out
+
+
+class LenPrefixCodec(Codec[bytes]):
+    """Length-prefixed bytes. Options: ``width`` (1, 2, 4, 8; default 4),
+    ``byteorder`` (``big`` or ``little``; default big), ``max_frame``."""
+
+    name = "lenprefix"
+
+    def __init__(self, *, width: int = 4, byteorder: str = "big", max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame=max_frame)
+        check_option(self.name, "width", width, int, allowed=tuple(_FORMATS))
+        check_option(self.name, "byteorder", byteorder, str, allowed=tuple(_ORDERS))
+        self.width = width
+        self.byteorder = byteorder
+        self._header = struct.Struct(_ORDERS[byteorder] + _FORMATS[width])
+        self._limit = min(max_frame, 2 ** (8 * width) - 1)
+
+    def options(self) -> dict[str, Any]:
+        return {"width": self.width, "byteorder": self.byteorder, **super().options()}
+
+    def encode(self, message: bytes) -> bytes:
+        if not isinstance(message, (bytes, bytearray, memoryview)):
+            raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(message).__name__}")
+        size = len(message) if not isinstance(message, memoryview) else message.nbytes
+        if size > self._limit:
+            why = (
+                f"max_frame={self.max_frame}"
+                if size > self.max_frame
+                else f"the largest length a {self.width}-byte prefix holds ({2 ** (8 * self.width) - 1})"
+            )
+            raise EncodeError(f"codec 'lenprefix': message of {size} bytes exceeds {why}")
+        return self._header.pack(size) + message
+
+    def decoder(self) -> Decoder[bytes]:
+        return LenPrefixDecoder(self._header, self.max_frame)

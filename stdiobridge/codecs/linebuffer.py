@@ -1,0 +1,76 @@
+"""Splitting a byte stream into LF-terminated lines in linear time, whatever the chunking.
+
+Like h11's receive buffer, it remembers how far it has already searched for the
+next LF, so a long line fed in small chunks is scanned once, and it drops
+consumed bytes once per ``feed`` rather than once per line.
+"""
+
+from __future__ import annotations
+
+from ..errors import FrameTooLarge, excerpt_of
+
+__all__ = ["LineBuffer"]
+
+
+class LineBuffer:
+    """Accumulates bytes and cuts whole lines (LF removed, one CR before it removed).
+
+    ``max_line`` bounds a line's length without its line ending; a longer one
+    raises ``FrameTooLarge`` as soon as it is certain, before it is held whole.
+    """
+
+    __slots__ = ("_buf", "_scanned", "max_line")
+
+    def __init__(self, max_line: int) -> None:
+        self._buf = bytearray()
+        self._scanned = 0  # no LF in self._buf[:self._scanned]
+        self.max_line = max_line
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return the whole lines that ``data`` completes."""
+        buf = self._buf
+        if not buf:
+            # Fast path: one whole line in one chunk, the usual request/response case.
+            nl = data.find(b"\n")
+            if nl >= 0 and nl == len(data) - 1:
+                line = data[:-1]
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if len(line) > self.max_line:
+                    raise self._too_large(line)
+                return [line]
+        buf += data
+        lines: list[bytes] = []
+        start = 0
+        find = buf.find
+        nl = find(b"\n", self._scanned)
+        while nl >= 0:
+            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
+            if end - start > self.max_line:
+                raise self._too_large(buf[start:end], lines)
+            lines.append(bytes(buf[start:end]))
+            start = nl + 1
+            nl = find(b"\n", start)
+        if start:
+            del buf[:start]
+        self._scanned = len(buf)
+        # A partial line may still end in the CR of a CRLF, which does not count.
+        limit = self.max_line + 1 if buf.endswith(b"\r") else self.max_line
+        if len(buf) > limit:
+            raise self._too_large(buf, lines)
+        return lines
+
+    def _too_large(self, line: bytes | bytearray, lines: list[bytes] | None = None) -> FrameTooLarge:
+        err = FrameTooLarge(
+            f"a line of {len(line)}+ bytes exceeds max_frame={self.max_line}",
+            excerpt=excerpt_of(line),
+            limit=self.max_line,
+        )
+        err.messages = list(lines or [])
+        self._buf = bytearray()
+        self._scanned = 0
+        return err

@@ -1,0 +1,113 @@
+"""``lines``: text messages, one per LF-terminated line (CRLF accepted on input)."""
+
+from __future__ import annotations
+
+import codecs as _pycodecs
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import ConfigError, DecodeError, EncodeError, ProtocolError, excerpt_of
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, check_option
+from .linebuffer import LineBuffer
+
+__all__ = ["LinesCodec", "LineDecoder"]
+
+M = TypeVar("M")
+
+
+class LineDecoder(Decoder[M]):
+    """Cuts lines with a ``LineBuffer`` and turns each into a message with ``convert``.
+
+    ``convert`` raises ``DecodeError`` for a line that is not a valid message.
+    """
+
+    __slots__ = ("_convert", "_error", "_lines")
+
+    def __init__(self, max_frame: int, convert: Callable[[bytes], M]) -> None:
+        self._lines = LineBuffer(max_frame)
+        self._convert = convert
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return self._lines.buffered
+
+    def feed(self, data: bytes) -> list[M]:
+        if self._error is not None:
+            raise self._error
+        convert = self._convert
+        try:
+            lines = self._lines.feed(data)
+        except ProtocolError as err:
+            lines = err.messages
+            err.messages = []
+            self._error = err
+        out: list[M] = []
+        for line in lines:
+            try:
+                out.append(convert(line))
+            except DecodeError as err:
+                self._error = err
+                break
+        if self._error is not None:
+            self._error.messages = list(out)
+            raise self._error
+        return out
+
+
+class LinesCodec(Codec[str]):
+    """Text lines. Options: ``encoding`` (ASCII-compatible, default UTF-8),
+    ``errors`` (as for ``bytes.decode``, default ``strict``), ``max_frame``."""
+
+    name = "lines"
+
+    def __init__(self, *, encoding: str = "utf-8", errors: str = "strict", max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame=max_frame)
+        check_option(self.name, "encoding", encoding, str)
+        check_option(self.name, "errors", errors, str)
+        try:
+            info = _pycodecs.lookup(encoding)
+            _pycodecs.lookup_error(errors)
+        except LookupError as exc:
+            raise ConfigError(f"codec 'lines': {exc}") from None
+        if "\n\r".encode(info.name) != b"\n\r":
+            raise ConfigError(
+                f"codec 'lines': option 'encoding' must encode LF and CR as single bytes "
+                f"(UTF-8, Latin-1, ASCII, ...); {encoding!r} does not"
+            )
+        self.encoding = info.name
+        self.errors = errors
+
+    def options(self) -> dict[str, Any]:
+        return {"encoding": self.encoding, "errors": self.errors, **super().options()}
+
+    def encode(self, message: str) -> bytes:
+        if not isinstance(message, str):
+            raise EncodeError(f"codec 'lines' sends str messages, got {type(message).__name__}")
+        if "\n" in message:
+            raise EncodeError(f"codec 'lines': message contains LF at position {message.index(chr(10))}")
+        if message.endswith("\r"):
+            raise EncodeError(
+                f"codec 'lines': message ends with CR at position {len(message) - 1} "
+                "(it would be taken for a CRLF line ending)"
+            )
+        try:
+            data = message.encode(self.encoding, self.errors)
+        except UnicodeEncodeError as exc:
+            raise EncodeError(f"codec 'lines': {exc}") from None
+        if len(data) > self.max_frame:
+            raise EncodeError(f"codec 'lines': message of {len(data)} bytes exceeds max_frame={self.max_frame}")
+        return data + b"\n"
+
+    def decoder(self) -> Decoder[str]:
+        return LineDecoder(self.max_frame, self._decode_line)
+
+    def _decode_line(self, line: bytes) -> str:
+        try:
+            return line.decode(self.encoding, self.errors)
+        except UnicodeDecodeError as exc:
+            raise DecodeError(
+                f"codec 'lines': line is not valid {self.encoding} at byte {exc.start}: "
+                f"{line[exc.start : exc.start + 8]!r} (set errors='replace' to accept it)",
+                excerpt=excerpt_of(line),
+            ) from None

@@ -1,0 +1,150 @@
+"""``msgpack``: any msgpack value per frame, via ``msgpack.Unpacker.feed``.
+
+``str`` and ``bytes`` stay distinct (spec 2.0 ``bin``); the unpacker's limits
+follow ``max_frame`` so that a huge declared length is refused from its header.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder
+
+__all__ = ["MsgpackCodec"]
+
+# Leading byte -> (size of the length field, fixed bytes before the payload) for the
+# variable-length types whose length msgpack only checks once the payload is whole.
+_SIZED = {
+    0xC4: (1, 2),
+    0xC5: (2, 3),
+    0xC6: (4, 5),  # bin 8/16/32
+    0xD9: (1, 2),
+    0xDA: (2, 3),
+    0xDB: (4, 5),  # str 8/16/32
+    0xC7: (1, 3),
+    0xC8: (2, 4),
+    0xC9: (4, 6),  # ext 8/16/32
+}
+
+
+def declared_size(head: bytes) -> int | None:
+    """Whole frame size announced by a str/bin/ext header at the start of ``head``, if known yet."""
+    sized = _SIZED.get(head[0]) if head else None
+    if sized is None:
+        return None
+    width, fixed = sized
+    if len(head) < 1 + width:
+        return None
+    return fixed + int.from_bytes(head[1 : 1 + width], "big")
+
+
+class MsgpackDecoder(Decoder[Any]):
+    """Feeds an ``Unpacker`` in pieces that never overflow its ``max_frame`` buffer."""
+
+    __slots__ = ("_boundary", "_error", "_fed", "_head", "_max", "_unpacker")
+
+    def __init__(self, max_frame: int) -> None:
+        self._unpacker = msgpack.Unpacker(
+            raw=False,
+            strict_map_key=False,
+            max_buffer_size=max_frame,
+        )
+        self._fed = 0  # bytes fed in all
+        self._boundary = 0  # stream offset just after the last whole value
+        self._head = b""  # first bytes of the value being received, to check its header
+        self._max = max_frame
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        if self._error is not None:
+            return 0
+        return self._fed - self._boundary
+
+    def feed(self, data: bytes) -> list[Any]:
+        if self._error is not None:
+            raise self._error
+        unpacker = self._unpacker
+        out: list[Any] = []
+        view: Any = data
+        while True:
+            room = self._max - (self._fed - self._boundary)
+            if len(view) > room:  # feed only what fits; the rest after unpacking
+                if room <= 0:
+                    raise self._fail(None, out, view)
+                view = memoryview(view)
+                piece, view = view[:room], view[room:]
+            else:
+                piece, view = view, b""
+            try:
+                unpacker.feed(piece)
+                self._fed += len(piece)
+                for value in unpacker:
+                    out.append(value)
+                    self._boundary = unpacker.tell()
+            except Exception as exc:  # the Unpacker raises several types; all mean bad input
+                raise self._fail(exc, out, piece) from None
+            if self._fed != self._boundary:
+                self._check_header(piece, out)
+            if not view:
+                return out
+
+    def _check_header(self, piece: Any, out: list[Any]) -> None:
+        """Refuse a top-level str/bin/ext whose header announces more than ``max_frame`` bytes.
+
+        msgpack itself checks such lengths only once the payload is whole.
+        """
+        pending = self._fed - self._boundary
+        if pending <= len(piece):  # the pending value starts in this piece
+            self._head = bytes(piece[len(piece) - pending :][:9])
+        elif len(self._head) < 9:
+            self._head += bytes(piece[: 9 - len(self._head)])
+        size = declared_size(self._head)
+        if size is not None and size > self._max:
+            err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), out, self._head)
+            assert isinstance(err, FrameTooLarge)
+            err.size = size
+            raise err
+
+    def _fail(self, exc: Exception | None, out: list[Any], near: Any) -> ProtocolError:
+        shown = excerpt_of(bytes(near[:64]))
+        text = str(exc) if exc is not None else ""
+        if exc is None or "exceeds max" in text or isinstance(exc, msgpack.BufferFull):
+            err: ProtocolError = FrameTooLarge(
+                f"codec 'msgpack': a value larger than max_frame={self._max} bytes ({text or 'buffer full'})",
+                excerpt=shown,
+                limit=self._max,
+            )
+        else:
+            err = DecodeError(
+                f"codec 'msgpack': invalid msgpack from the child ({type(exc).__name__}: {text}); "
+                "is the child printing logs to stdout?",
+                excerpt=shown,
+            )
+        err.messages = out
+        self._error = err
+        return err
+
+
+class MsgpackCodec(Codec[Any]):
+    """msgpack values. Option: ``max_frame``."""
+
+    name = "msgpack"
+
+    def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
+        super().__init__(max_frame=max_frame)
+
+    def encode(self, message: Any) -> bytes:
+        try:
+            data: bytes = msgpack.packb(message, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise EncodeError(f"codec 'msgpack': cannot encode {type(message).__name__}: {exc}") from None
+        if len(data) > self.max_frame:
+            raise EncodeError(f"codec 'msgpack': message of {len(data)} bytes exceeds max_frame={self.max_frame}")
+        return data
+
+    def decoder(self) -> Decoder[Any]:
+        return MsgpackDecoder(self.max_frame)

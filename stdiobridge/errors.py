@@ -1,0 +1,103 @@
+"""The exception hierarchy: every error stdiobridge raises is a ``BridgeError``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BridgeError",
+    "ConfigError",
+    "SpawnError",
+    "ChildExited",
+    "CallTimeout",
+    "ProtocolError",
+    "DecodeError",
+    "FrameTooLarge",
+    "EncodeError",
+    "BridgeClosed",
+    "excerpt_of",
+]
+
+EXCERPT_BYTES = 120
+
+
+def excerpt_of(data: bytes | bytearray | memoryview, limit: int = EXCERPT_BYTES) -> bytes:
+    """First ``limit`` bytes of ``data``: enough to recognise, small enough to log."""
+    return bytes(data[:limit])
+
+
+class BridgeError(Exception):
+    """Base class of every error raised by stdiobridge."""
+
+
+class ConfigError(BridgeError, ValueError):
+    """A setting is unknown, missing or has the wrong type or value."""
+
+
+class SpawnError(BridgeError, OSError):
+    """The child program could not be started (not found, not executable, ...)."""
+
+
+class ChildExited(BridgeError):
+    """The child died or closed its stdout before answering.
+
+    ``returncode`` is the exit status (negative: killed by that signal; ``None``:
+    unknown), ``stderr_tail`` the last lines it wrote to stderr, ``partial`` the
+    bytes of an incomplete response frame, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        returncode: int | None = None,
+        stderr_tail: str = "",
+        partial: bytes = b"",
+    ) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.partial = partial
+
+
+class CallTimeout(BridgeError, TimeoutError):
+    """No whole response arrived before the deadline; ``received`` bytes had."""
+
+    def __init__(self, message: str, *, received: int = 0, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.received = received
+        self.stderr_tail = stderr_tail
+
+
+class ProtocolError(BridgeError):
+    """Bytes from the child break the codec; ``excerpt`` shows the offending bytes.
+
+    ``messages`` holds the whole messages decoded from the same input before the
+    fault, so that a caller can still hand them to whoever was waiting for them.
+    """
+
+    def __init__(self, message: str, *, excerpt: bytes = b"") -> None:
+        super().__init__(message)
+        self.excerpt = excerpt
+        self.messages: list[Any] = []
+
+
+class DecodeError(ProtocolError):
+    """A frame arrived whole but its content is not valid for the codec."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame is larger than ``max_frame``; it was refused before being buffered."""
+
+    def __init__(self, message: str, *, excerpt: bytes = b"", size: int | None = None, limit: int = 0) -> None:
+        super().__init__(message, excerpt=excerpt)
+        self.size = size
+        self.limit = limit
+
+
+class EncodeError(BridgeError, ValueError):
+    """A message cannot be encoded by the codec; nothing was sent."""
+
+
+class BridgeClosed(BridgeError):
+    """The bridge was closed; no more calls are accepted."""

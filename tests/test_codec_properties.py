@@ -1,0 +1,101 @@
+"""Hypothesis properties every codec must hold: round trip, any chunking, garbage, size limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import stdiobridge as sb
+
+from strategies import CODEC_CASES, case_id, chunkings
+from vectors import same
+
+PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("case", CODEC_CASES, ids=[case_id(c) for c in CODEC_CASES])
+@given(data=st.data())
+@PROPS
+def test_round_trip(case: tuple[str, dict[str, Any], st.SearchStrategy[Any]], data: st.DataObject) -> None:
+    name, opts, messages = case
+    codec = sb.get_codec(name, **opts)
+    msg = data.draw(messages)
+    dec = codec.decoder()
+    assert same(dec.feed(codec.encode(msg)), [msg])
+    assert dec.buffered == 0
+
+
+@pytest.mark.parametrize("case", CODEC_CASES, ids=[case_id(c) for c in CODEC_CASES])
+@given(data=st.data())
+@PROPS
+def test_any_chunking_decodes_thesame(
+    case: tuple[str, dict[str, Any], st.SearchStrategy[Any]], data: st.DataObject
+) -> None:
+    name, opts, messages = case
+    codec = sb.get_codec(name, **opts)
+    msgs = data.draw(st.lists(messages, max_size=6))
+    stream = b"".join(codec.encode(m) for m in msgs)
+    dec = codec.decoder()
+    got: list[Any] = []
+    for chunk in data.draw(chunkings(stream)):
+        got.extend(dec.feed(chunk))
+    assert same(got, msgs)
+    assert dec.buffered == 0
+    # one byte at a time, the hardest split (inside prefixes and UTF-8 sequences)
+    dec = codec.decoder()
+    assert same([m for i in range(len(stream)) for m in dec.feed(stream[i : i + 1])], msgs)
+
+
+@pytest.mark.parametrize("name", ["lines", "jsonl", "lenprefix", "msgpack"])
+@given(garbage=st.binary(max_size=400), data=st.data())
+@PROPS
+def test_garbage_raises_only_protocol_errors(name: str, garbage: bytes, data: st.DataObject) -> None:
+    dec = sb.get_codec(name, max_frame=4096).decoder()
+    try:
+        for chunk in data.draw(chunkings(garbage)):
+            dec.feed(chunk)
+    except sb.ProtocolError:
+        pass
+    assert dec.buffered <= 4096
+
+
+@pytest.mark.parametrize("case", CODEC_CASES, ids=[case_id(c) for c in CODEC_CASES])
+@given(data=st.data())
+@PROPS
+def test_frame_over_max_frame_is_refused_while_buffered_stays_bounded(
+    case: tuple[str, dict[str, Any], st.SearchStrategy[Any]], data: st.DataObject
+) -> None:
+    name, opts, messages = case
+    big = sb.get_codec(name, **opts)
+    msg = data.draw(messages)
+    frame = big.encode(msg)
+    limit = data.draw(st.integers(min_value=1, max_value=max(1, len(frame) - 3)))
+    small = sb.get_codec(name, **{**opts, "max_frame": limit})
+    payload = (
+        len(frame) - (1 if name in ("lines", "jsonl") else 0) - (opts.get("width", 4) if name == "lenprefix" else 0)
+    )
+    if payload <= limit:
+        return  # the frame fits after all (its header does not count)
+    with pytest.raises(sb.EncodeError):
+        small.encode(msg)
+    dec = small.decoder()
+    with pytest.raises(sb.FrameTooLarge):
+        for chunk in data.draw(chunkings(frame)):
+            dec.feed(chunk)
+            assert dec.buffered <= limit + 9
+    assert dec.buffered <= limit + 9
+
+
+def test_large_frame_in_small_chunks_is_bounded_before_buffering() -> None:
+    for name in ("lines", "jsonl", "lenprefix", "msgpack"):
+        dec = sb.get_codec(name, max_frame=1 << 16).decoder()
+        # an endless stream with no frame boundary: refused at the limit, not at the end
+        header = {"lenprefix": b"\x00\x10\x00\x00", "msgpack": b"\xc6\x00\x10\x00\x00"}.get(name, b"")
+        with pytest.raises(sb.FrameTooLarge):
+            dec.feed(header)
+            for _ in range(100):
+                dec.feed(b"x" * 4096)
+                assert dec.buffered <= (1 << 16) + 4096
