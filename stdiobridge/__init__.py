@@ -1,7 +1,9 @@
 """stdiobridge: start a program once, then talk to it over stdin/stdout with a pluggable codec."""
 
+from .bridge import Bridge
 from .codecs import Codec, Decoder, available_codecs, get_codec
 from .config import Settings, load_config
+from .core import BridgeStats
 from .errors import (
     BridgeClosed,
     BridgeError,
@@ -18,6 +20,8 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bridge",
+    "BridgeStats",
     "BridgeClosed",
     "BridgeError",
     "CallTimeout",

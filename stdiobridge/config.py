@@ -44,6 +44,7 @@ class Settings:
     max_calls: int | None = None
     close_timeout: float = 2.0
     terminate_timeout: float = 2.0
+    max_pending: int = 1024
     source: str = field(default="<defaults>", compare=False)
 
     def bridge_options(self) -> dict[str, Any]:
@@ -68,6 +69,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "max_calls": ((int, bool), "an integer >= 1, or false for no limit"),
     "close_timeout": (_NUM, "seconds (a number >= 0)"),
     "terminate_timeout": (_NUM, "seconds (a number >= 0)"),
+    "max_pending": ((int,), "an integer >= 1"),
 }
 
 
@@ -109,6 +111,8 @@ def _validate(
         values["max_calls"] = None
     elif "max_calls" in values and (values["max_calls"] is True or values["max_calls"] < 1):
         raise _fail("max_calls", source, _SCHEMA["max_calls"][1], values["max_calls"])
+    if values.get("max_pending", 1) < 1:
+        raise _fail("max_pending", source, _SCHEMA["max_pending"][1], values["max_pending"])
     if values.get("max_restarts", 0) < 0:
         raise _fail("max_restarts", source, _SCHEMA["max_restarts"][1], values["max_restarts"])
     if values.get("restart_window", 1) <= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -27,7 +28,12 @@ def excerpt_of(data: bytes | bytearray | memoryview, limit: int = EXCERPT_BYTES)
 
 
 class BridgeError(Exception):
-    """Base class of every error raised by stdiobridge."""
+    """Base class of every error raised by stdiobridge.
+
+    ``results``: for a failed ``call_many``, the responses received before the failure.
+    """
+
+    results: Sequence[Any] = ()
 
 
 class ConfigError(BridgeError, ValueError):

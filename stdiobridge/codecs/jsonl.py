@@ -15,16 +15,13 @@ __all__ = ["JsonlCodec"]
 _APPEND_NL = orjson.OPT_APPEND_NEWLINE
 
 
-def _decode_line(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        shown = excerpt_of(line)
-        raise DecodeError(
-            f"codec 'jsonl': the child wrote a line that is not JSON ({exc}): {shown!r}. "
-            "Is the child printing logs to stdout? Logs belong on stderr.",
-            excerpt=shown,
-        ) from None
+def _describe(line: bytes, exc: Exception) -> DecodeError:
+    shown = excerpt_of(line)
+    return DecodeError(
+        f"codec 'jsonl': the child wrote a line that is not JSON ({exc}): {shown!r}. "
+        "Is the child printing logs to stdout? Logs belong on stderr.",
+        excerpt=shown,
+    )
 
 
 class JsonlCodec(Codec[Any]):
@@ -42,4 +39,4 @@ class JsonlCodec(Codec[Any]):
         return data
 
     def decoder(self) -> Decoder[Any]:
-        return LineDecoder(self.max_frame, _decode_line)
+        return LineDecoder(self.max_frame, orjson.loads, _describe)

@@ -35,6 +35,11 @@ class LenPrefixDecoder(Decoder[bytes]):
         if self._error is not None:
             raise self._error
         buf = self._buf
+        if not buf and self._need < 0 and len(data) > self._width:
+            # Fast path: exactly one whole frame in one chunk, the usual request/response case.
+            size = self._unpack(data)[0]
+            if size + self._width == len(data) and size <= self._max:
+                return [data[self._width :]]
         buf += data
         out: list[bytes] = []
         pos = 0

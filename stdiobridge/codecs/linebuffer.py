@@ -30,19 +30,9 @@ class LineBuffer:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def split(self, data: bytes) -> list[bytes]:
         """Return the whole lines that ``data`` completes."""
         buf = self._buf
-        if not buf:
-            # Fast path: one whole line in one chunk, the usual request/response case.
-            nl = data.find(b"\n")
-            if nl >= 0 and nl == len(data) - 1:
-                line = data[:-1]
-                if line.endswith(b"\r"):
-                    line = line[:-1]
-                if len(line) > self.max_line:
-                    raise self._too_large(line)
-                return [line]
         buf += data
         lines: list[bytes] = []
         start = 0

@@ -15,42 +15,56 @@ __all__ = ["LinesCodec", "LineDecoder"]
 M = TypeVar("M")
 
 
-class LineDecoder(Decoder[M]):
-    """Cuts lines with a ``LineBuffer`` and turns each into a message with ``convert``.
+class LineDecoder(LineBuffer, Decoder[M]):
+    """Cuts lines like ``LineBuffer`` and turns each into a message with ``convert``.
 
-    ``convert`` raises ``DecodeError`` for a line that is not a valid message.
+    ``convert`` may raise anything for a line that is not a valid message;
+    ``describe`` then turns the line and that exception into a ``DecodeError``.
     """
 
-    __slots__ = ("_convert", "_error", "_lines")
+    __slots__ = ("_convert", "_describe", "_error")
 
-    def __init__(self, max_frame: int, convert: Callable[[bytes], M]) -> None:
-        self._lines = LineBuffer(max_frame)
+    def __init__(
+        self,
+        max_frame: int,
+        convert: Callable[[bytes], M],
+        describe: Callable[[bytes, Exception], DecodeError],
+    ) -> None:
+        super().__init__(max_frame)
         self._convert = convert
+        self._describe = describe
         self._error: ProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return self._lines.buffered
 
     def feed(self, data: bytes) -> list[M]:
         if self._error is not None:
             raise self._error
-        convert = self._convert
+        if not self._buf:
+            # Fast path: one whole line in one chunk, the usual request/response case.
+            nl = data.find(b"\n")
+            if nl >= 0 and nl == len(data) - 1:
+                line = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+                if len(line) <= self.max_line:
+                    try:
+                        return [self._convert(line)]
+                    except Exception as exc:
+                        self._error = self._describe(line, exc)
+                        raise self._error from None
         try:
-            lines = self._lines.feed(data)
+            lines = self.split(data)
         except ProtocolError as err:
             lines = err.messages
             err.messages = []
             self._error = err
         out: list[M] = []
+        convert = self._convert
         for line in lines:
             try:
                 out.append(convert(line))
-            except DecodeError as err:
-                self._error = err
+            except Exception as exc:
+                self._error = self._describe(line, exc)
                 break
         if self._error is not None:
-            self._error.messages = list(out)
+            self._error.messages = out
             raise self._error
         return out
 
@@ -77,6 +91,8 @@ class LinesCodec(Codec[str]):
             )
         self.encoding = info.name
         self.errors = errors
+        if info.name == "utf-8" and errors == "strict":
+            self.decode_line = bytes.decode  # type: ignore[method-assign,assignment]  # same result, no call layer
 
     def options(self) -> dict[str, Any]:
         return {"encoding": self.encoding, "errors": self.errors, **super().options()}
@@ -100,14 +116,18 @@ class LinesCodec(Codec[str]):
         return data + b"\n"
 
     def decoder(self) -> Decoder[str]:
-        return LineDecoder(self.max_frame, self._decode_line)
+        return LineDecoder(self.max_frame, self.decode_line, self.describe_error)
 
-    def _decode_line(self, line: bytes) -> str:
-        try:
-            return line.decode(self.encoding, self.errors)
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                f"codec 'lines': line is not valid {self.encoding} at byte {exc.start}: "
-                f"{line[exc.start : exc.start + 8]!r} (set errors='replace' to accept it)",
-                excerpt=excerpt_of(line),
-            ) from None
+    def decode_line(self, line: bytes) -> str:
+        """The text of one line (without its line ending)."""
+        return line.decode(self.encoding, self.errors)
+
+    def describe_error(self, line: bytes, exc: Exception) -> DecodeError:
+        """The ``DecodeError`` for a line that ``decode_line`` refused."""
+        where = ""
+        if isinstance(exc, UnicodeDecodeError):
+            where = f" at byte {exc.start}: {line[exc.start : exc.start + 8]!r}"
+        return DecodeError(
+            f"codec 'lines': line is not valid {self.encoding}{where} (set errors='replace' to accept it)",
+            excerpt=excerpt_of(line),
+        )

@@ -6,6 +6,7 @@ follow ``max_frame`` so that a huge declared length is refused from its header.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgpack
@@ -44,13 +45,23 @@ def declared_size(head: bytes) -> int | None:
 class MsgpackDecoder(Decoder[Any]):
     """Feeds an ``Unpacker`` in pieces that never overflow its ``max_frame`` buffer."""
 
-    __slots__ = ("_boundary", "_error", "_fed", "_head", "_max", "_unpacker")
+    __slots__ = ("_boundary", "_error", "_fed", "_head", "_max", "_unpackb", "_unpacker")
 
     def __init__(self, max_frame: int) -> None:
         self._unpacker = msgpack.Unpacker(
             raw=False,
             strict_map_key=False,
             max_buffer_size=max_frame,
+        )
+        self._unpackb = functools.partial(
+            msgpack.unpackb,
+            raw=False,
+            strict_map_key=False,
+            max_str_len=max_frame,
+            max_bin_len=max_frame,
+            max_array_len=max_frame,
+            max_map_len=max_frame // 2,
+            max_ext_len=max_frame,
         )
         self._fed = 0  # bytes fed in all
         self._boundary = 0  # stream offset just after the last whole value
@@ -67,6 +78,12 @@ class MsgpackDecoder(Decoder[Any]):
     def feed(self, data: bytes) -> list[Any]:
         if self._error is not None:
             raise self._error
+        if self._fed == self._boundary and len(data) <= self._max:
+            # Fast path: nothing pending, and most often the chunk is exactly one value.
+            try:
+                return [self._unpackb(data)]
+            except Exception:  # partial, several values, or bad: the Unpacker sorts it out
+                pass
         unpacker = self._unpacker
         out: list[Any] = []
         view: Any = data

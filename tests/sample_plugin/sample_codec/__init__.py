@@ -23,10 +23,10 @@ class Rot13Lines(LinesCodec):
 
     def decoder(self) -> Decoder[str]:
         def convert(line: bytes) -> str:
-            text = codecs.decode(self._decode_line(line), "rot13")
+            text = codecs.decode(self.decode_line(line), "rot13")
             return text.upper() if self.shout else text
 
-        return LineDecoder(self.max_frame, convert)
+        return LineDecoder(self.max_frame, convert, self.describe_error)
 
 
 NOT_A_CODEC = 42

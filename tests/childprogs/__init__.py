@@ -1,0 +1,14 @@
+"""Fault-injection child programs, run as real processes by the tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FAULTY = HERE / "faulty.py"
+
+
+def faulty(mode: str, *args: object) -> list[str]:
+    """The argv of the fault-injection child in ``mode``."""
+    return [sys.executable, str(FAULTY), mode, *map(str, args)]

@@ -1,0 +1,50 @@
+"""Process inspection for the lifetime tests: is a pid alive, zombies, open fds."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def state(pid: int) -> str | None:
+    """The /proc state letter of ``pid`` (``Z`` for a zombie), or ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
+
+
+def running(pid: int) -> bool:
+    return state(pid) not in (None, "Z", "X")
+
+
+def wait_gone(pid: int, within: float = 5.0) -> bool:
+    """True once ``pid`` is no longer running (gone or zombie), polling up to ``within`` s."""
+    end = time.monotonic() + within
+    while time.monotonic() < end:
+        if not running(pid):
+            return True
+        time.sleep(0.01)
+    return not running(pid)
+
+
+def zombies_of(parent: int) -> list[int]:
+    """Zombie children of ``parent``."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            if fields[0] == b"Z" and int(fields[1]) == parent:
+                found.append(int(name))
+    return found
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
