@@ -50,13 +50,17 @@ _EXIT_WAIT = 1.0  # how long a child that closed stdout gets to exit before it i
 class _Child:
     """One incarnation: the process, its decoder and poller, and what arrived of a response."""
 
-    __slots__ = ("decoder", "fresh", "incarnation", "partial", "poller", "proc")
+    __slots__ = ("decoder", "feed", "fresh", "in_fd", "incarnation", "out_fd", "partial", "poll", "poller", "proc")
 
     def __init__(self, proc: ChildProcess, decoder: Decoder[Any], incarnation: int) -> None:
         self.proc = proc
         self.decoder = decoder
         self.poller = select.poll()
         self.poller.register(proc.stdout_fd, _READ)
+        self.poll = self.poller.poll
+        self.feed = decoder.feed
+        self.in_fd = proc.stdin_fd
+        self.out_fd = proc.stdout_fd
         self.incarnation = incarnation
         self.partial = bytearray()  # first bytes of a response not yet whole (for errors)
         self.fresh = True  # no call has been answered yet (startup_timeout applies)
@@ -233,18 +237,56 @@ class Bridge:
         """
         payload = self.codec.encode(message)
         with self._lock:
-            child = self._ready()
+            child = self._child
+            if child is None or child.poll(0) or self._closed or self._sup.max_calls is not None:
+                child = self._ready()
             try:
-                sent = os.write(child.proc.stdin_fd, payload)
+                sent = os.write(child.in_fd, payload)
             except BlockingIOError:
                 sent = 0
             except (BrokenPipeError, ConnectionResetError):
                 return self._exchange([payload], timeout, child)[0]
+            sup = self._sup
+            sup.bytes_sent += sent
             if sent != len(payload):  # a large request: write and read together
-                self._sup.bytes_sent += sent
                 return self._pump(child, [payload], timeout, first_sent=sent)[0]
-            self._sup.bytes_sent += sent
-            return self._await_one(child, timeout)
+            # The request is out; wait for its one response. (The hot path: kept flat.)
+            if timeout is None:
+                timeout = self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            poll, fd, feed = child.poll, child.out_fd, child.feed
+            read_size = _CHUNK
+            while True:
+                if deadline is None:
+                    poll()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise self._timed_out(child, timeout, 0, 1)
+                    if not poll(remaining * 1000.0 + 1.0):
+                        continue
+                try:
+                    data = os.read(fd, read_size)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    raise self._child_gone(child, 0, 1)
+                sup.bytes_received += len(data)
+                try:
+                    got = feed(data)
+                except ProtocolError as err:
+                    raise self._protocol_error(child, err) from None
+                if got:
+                    if len(got) > 1 or child.decoder.buffered:
+                        raise self._extra_output(child, data)
+                    child.fresh = False
+                    sup.calls += 1
+                    sup.calls_this_child += 1
+                    return got[0]
+                if len(data) == read_size:
+                    read_size = _BIG_CHUNK  # a big response is streaming: read more per call
+                if len(child.partial) < _PARTIAL_KEPT:
+                    child.partial += data[: _PARTIAL_KEPT - len(child.partial)]
 
     def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined (up to ``max_pending`` in flight); responses in order.
@@ -342,48 +384,6 @@ class Bridge:
             self._retire(graceful=False, wait=_EXIT_WAIT)
             self._sup.child_lost("stdin was closed before the request was written")
             return self._pump(self._ready(), payloads, timeout)
-
-    def _await_one(self, child: _Child, timeout: float | None) -> Any:
-        """The fast path of ``call``: the request is written; wait for its one response."""
-        poll = child.poller.poll
-        fd = child.proc.stdout_fd
-        decoder = child.decoder
-        sup = self._sup
-        if timeout is None:
-            timeout = self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
-        read_size = _CHUNK
-        while True:
-            if deadline is None:
-                poll()
-            else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise self._timed_out(child, timeout, 0, 1)
-                if not poll(remaining * 1000.0 + 1.0):
-                    continue
-            try:
-                data = os.read(fd, read_size)
-            except BlockingIOError:
-                continue
-            if not data:
-                raise self._child_gone(child, 0, 1)
-            sup.bytes_received += len(data)
-            try:
-                got = decoder.feed(data)
-            except ProtocolError as err:
-                raise self._protocol_error(child, err) from None
-            if got:
-                if len(got) > 1 or decoder.buffered:
-                    raise self._extra_output(child, data)
-                child.fresh = False
-                sup.calls += 1
-                sup.calls_this_child += 1
-                return got[0]
-            if len(data) == read_size:
-                read_size = _BIG_CHUNK  # a big response is streaming: read more per call
-            if len(child.partial) < _PARTIAL_KEPT:
-                child.partial += data[: _PARTIAL_KEPT - len(child.partial)]
 
     def _pump(self, child: _Child, payloads: list[bytes], timeout: float | None, first_sent: int = 0) -> list[Any]:
         proc = child.proc

@@ -12,16 +12,19 @@ __all__ = ["LenPrefixCodec"]
 
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ORDERS = {"big": ">", "little": "<"}
+_STREAMED = 1 << 16  # payloads still missing more than this are collected as pieces
 
 
 class LenPrefixDecoder(Decoder[bytes]):
     """Reads a prefix, then waits for exactly that many bytes; linear in bytes fed."""
 
-    __slots__ = ("_buf", "_error", "_max", "_need", "_unpack", "_width")
+    __slots__ = ("_buf", "_error", "_have", "_max", "_need", "_parts", "_unpack", "_width")
 
     def __init__(self, header: struct.Struct, max_frame: int) -> None:
         self._buf = bytearray()
         self._need = -1  # payload length once the prefix of the current frame is read
+        self._parts: list[bytes] = []  # a large payload arriving in pieces, joined once whole
+        self._have = 0
         self._unpack = header.unpack_from
         self._width = header.size
         self._max = max_frame
@@ -29,9 +32,16 @@ class LenPrefixDecoder(Decoder[bytes]):
 
     @property
     def buffered(self) -> int:
-        return len(self._buf) + (self._width if self._need >= 0 else 0)
+        return len(self._buf) + self._have + (self._width if self._need >= 0 else 0)
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._parts:  # inside a large payload: the hot loop of a big frame in small chunks
+            rest = self._need - self._have
+            if len(data) < rest:
+                self._parts.append(data)
+                self._have += len(data)
+                return []
+            return self._finish_part(data, rest)
         if self._error is not None:
             raise self._error
         buf = self._buf
@@ -63,6 +73,10 @@ class LenPrefixDecoder(Decoder[bytes]):
                     raise self._error
                 pos += width
             if end - pos < need:
+                if need - (end - pos) > _STREAMED:  # large and far from whole: collect pieces
+                    self._parts.append(bytes(buf[pos:]))
+                    self._have = end - pos
+                    pos = end
                 break
             if pos == 0 and need == end:
                 out.append(bytes(buf))
@@ -75,6 +89,20 @@ class LenPrefixDecoder(Decoder[bytes]):
         if pos:
             del buf[:pos]
         return out
+
+    def _finish_part(self, data: bytes, rest: int) -> list[bytes]:
+        """Complete a large payload with the first ``rest`` bytes of ``data``: one join, one copy."""
+        self._parts.append(data[:rest])
+        frame = b"".join(self._parts)
+        self._parts = []
+        self._have = 0
+        self._need = -1
+        try:
+            more = self.feed(data[rest:]) if len(data) > rest else []
+        except ProtocolError as err:
+            err.messages = [frame, *err.messages]
+            raise
+        return [frame, *more]
 
 
 class LenPrefixCodec(Codec[bytes]):

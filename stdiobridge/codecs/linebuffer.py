@@ -38,29 +38,31 @@ class LineBuffer:
         start = 0
         find = buf.find
         nl = find(b"\n", self._scanned)
-        while nl >= 0:
-            end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
-            if end - start > self.max_line:
-                raise self._too_large(buf[start:end], lines)
-            lines.append(bytes(buf[start:end]))
-            start = nl + 1
-            nl = find(b"\n", start)
+        if nl >= 0:
+            with memoryview(buf) as view:  # one copy per line, not two
+                while nl >= 0:
+                    end = nl - 1 if nl > start and buf[nl - 1] == 0x0D else nl
+                    if end - start > self.max_line:
+                        raise self._too_large(bytes(view[start : min(end, start + 64)]), lines, end - start)
+                    lines.append(view[start:end].tobytes())
+                    start = nl + 1
+                    nl = find(b"\n", start)
         if start:
             del buf[:start]
         self._scanned = len(buf)
         # A partial line may still end in the CR of a CRLF, which does not count.
         limit = self.max_line + 1 if buf.endswith(b"\r") else self.max_line
         if len(buf) > limit:
-            raise self._too_large(buf, lines)
+            raise self._too_large(bytes(buf[:64]), lines, len(buf))
         return lines
 
-    def _too_large(self, line: bytes | bytearray, lines: list[bytes] | None = None) -> FrameTooLarge:
+    def _too_large(self, head: bytes, lines: list[bytes], size: int) -> FrameTooLarge:
         err = FrameTooLarge(
-            f"a line of {len(line)}+ bytes exceeds max_frame={self.max_line}",
-            excerpt=excerpt_of(line),
+            f"a line of {size}+ bytes exceeds max_frame={self.max_line}",
+            excerpt=excerpt_of(head),
             limit=self.max_line,
         )
-        err.messages = list(lines or [])
+        err.messages = list(lines)
         self._buf = bytearray()
         self._scanned = 0
         return err

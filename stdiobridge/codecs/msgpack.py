@@ -31,6 +31,9 @@ _SIZED = {
 }
 
 
+_STREAMED = 1 << 16  # values still missing more than this are collected as pieces
+
+
 def declared_size(head: bytes) -> int | None:
     """Whole frame size announced by a str/bin/ext header at the start of ``head``, if known yet."""
     sized = _SIZED.get(head[0]) if head else None
@@ -45,7 +48,19 @@ def declared_size(head: bytes) -> int | None:
 class MsgpackDecoder(Decoder[Any]):
     """Feeds an ``Unpacker`` in pieces that never overflow its ``max_frame`` buffer."""
 
-    __slots__ = ("_boundary", "_error", "_fed", "_head", "_max", "_unpackb", "_unpacker")
+    __slots__ = (
+        "_boundary",
+        "_error",
+        "_expect",
+        "_fed",
+        "_have",
+        "_head",
+        "_max",
+        "_parts",
+        "_size",
+        "_unpackb",
+        "_unpacker",
+    )
 
     def __init__(self, max_frame: int) -> None:
         self._unpacker = msgpack.Unpacker(
@@ -66,6 +81,10 @@ class MsgpackDecoder(Decoder[Any]):
         self._fed = 0  # bytes fed in all
         self._boundary = 0  # stream offset just after the last whole value
         self._head = b""  # first bytes of the value being received, to check its header
+        self._expect = 0  # stream offset before which the pending value cannot be whole
+        self._parts: list[bytes] = []  # a large top-level str/bin/ext arriving in pieces
+        self._have = 0
+        self._size: int | None = None
         self._max = max_frame
         self._error: ProtocolError | None = None
 
@@ -73,11 +92,32 @@ class MsgpackDecoder(Decoder[Any]):
     def buffered(self) -> int:
         if self._error is not None:
             return 0
-        return self._fed - self._boundary
+        return self._fed - self._boundary + self._have
 
     def feed(self, data: bytes) -> list[Any]:
-        if self._error is not None:
+        if self._parts:  # inside a large str/bin/ext: collect, join once when whole
+            self._parts.append(data)
+            self._have += len(data)
+            if self._size is None:
+                self._size = declared_size(b"".join(self._parts)[:9])
+                self._refuse_oversize(self._size, data)
+            if self._size is None or self._have < self._size:
+                return []
+            joined = b"".join(self._parts)
+            self._parts = []
+            self._have = 0
+            self._size = None
+            data = joined
+        elif self._error is not None:
             raise self._error
+        elif self._fed == self._boundary and data and data[0] in _SIZED:
+            size = declared_size(data[:9])
+            self._refuse_oversize(size, data)
+            if size is None or size - len(data) > _STREAMED:
+                self._parts = [data]
+                self._have = len(data)
+                self._size = size
+                return []
         if self._fed == self._boundary and len(data) <= self._max:
             # Fast path: nothing pending, and most often the chunk is exactly one value.
             try:
@@ -99,15 +139,24 @@ class MsgpackDecoder(Decoder[Any]):
             try:
                 unpacker.feed(piece)
                 self._fed += len(piece)
-                for value in unpacker:
-                    out.append(value)
-                    self._boundary = unpacker.tell()
+                if self._fed >= self._expect:  # else a known-size value is still incomplete
+                    for value in unpacker:
+                        out.append(value)
+                        self._boundary = unpacker.tell()
             except Exception as exc:  # the Unpacker raises several types; all mean bad input
                 raise self._fail(exc, out, piece) from None
             if self._fed != self._boundary:
                 self._check_header(piece, out)
             if not view:
                 return out
+
+    def _refuse_oversize(self, size: int | None, near: bytes) -> None:
+        if size is not None and size > self._max:
+            self._parts = []
+            err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), [], near)
+            assert isinstance(err, FrameTooLarge)
+            err.size = size
+            raise err
 
     def _check_header(self, piece: Any, out: list[Any]) -> None:
         """Refuse a top-level str/bin/ext whose header announces more than ``max_frame`` bytes.
@@ -120,6 +169,7 @@ class MsgpackDecoder(Decoder[Any]):
         elif len(self._head) < 9:
             self._head += bytes(piece[: 9 - len(self._head)])
         size = declared_size(self._head)
+        self._expect = self._boundary + size if size is not None else 0
         if size is not None and size > self._max:
             err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), out, self._head)
             assert isinstance(err, FrameTooLarge)
