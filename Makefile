@@ -72,5 +72,9 @@ test: lint typecheck go-test racket-test pytest
 bench: $(STAMP) children
 	$(BIN)/python -m benchmarks
 
+# The origin scenario: a Racket program behind the Lambda handler, under AWS's emulator.
+demo: $(STAMP) children
+	$(BIN)/python examples/lambda-racket/demo.py
+
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

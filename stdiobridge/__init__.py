@@ -16,11 +16,13 @@ from .errors import (
     ProtocolError,
     SpawnError,
 )
+from .spec import BridgeSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bridge",
+    "BridgeSpec",
     "BridgeStats",
     "BridgeClosed",
     "BridgeError",
