@@ -62,7 +62,7 @@ class BridgeSpec:
 
     def bridge(self, **overrides: Any) -> Bridge:
         """A new ``Bridge`` from this spec (not started; it starts on first call or ``start()``)."""
-        from .bridge import Bridge
+        from .bridge import Bridge  # noqa: PLC0415  (bridge imports config, which this module must not cycle on)
 
         return Bridge(self._argv(), codec=self.codec, **{**self.options, **overrides})
 

@@ -19,6 +19,7 @@ containing "!", so that the next request on a fresh child succeeds):
   invalid-utf8         answer every request with bytes that are not UTF-8
   double-answer        answer every request twice
   answer-then-die      answer the first request, then exit 0
+  drop N               silently skip every Nth request
 """
 
 from __future__ import annotations
@@ -61,9 +62,13 @@ def main() -> int:
         for _ in range(int(arg) // len(block)):
             sys.stderr.buffer.write(block)
         sys.stderr.buffer.flush()
+    seen = 0
     held = io.BufferedWriter(io.FileIO(1, "w", closefd=False), buffer_size=1 << 16)
     for line in lines():  # type: ignore[attr-defined]
         trigger = b"!" in line
+        seen += 1
+        if mode == "drop" and seen % int(arg) == 0:
+            continue
         if (mode == "crash-before-reply" and trigger) or mode == "crash-every-call":
             sys.stderr.write(f"panic: cannot handle {line[:20]!r}\n")
             sys.stderr.flush()
