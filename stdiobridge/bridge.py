@@ -30,7 +30,15 @@ from .errors import (
     ChildExited,
     ProtocolError,
     SpawnError,
-    excerpt_of,
+)
+from .failures import (
+    exit_error,
+    extra_output_error,
+    stopped,
+    tail_note,
+    timeout_error,
+    unsolicited_output_error,
+    which_response,
 )
 from .process import ChildProcess, StderrMode, describe_exit
 
@@ -252,7 +260,7 @@ class Bridge:
                 return self._pump(child, [payload], timeout, first_sent=sent)[0]
             # The request is out; wait for its one response. (The hot path: kept flat.)
             if timeout is None:
-                timeout = self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
+                timeout = self._default_timeout(child)
             deadline = None if timeout is None else time.monotonic() + timeout
             poll, fd, feed = child.poll, child.out_fd, child.feed
             read_size = _CHUNK
@@ -332,15 +340,10 @@ class Bridge:
             code = self._retire(graceful=False, wait=_EXIT_WAIT)
             reason = f"the child (pid {child.proc.pid}) {describe_exit(code)} while idle"
             self._sup.child_lost(reason)
-            log.warning("%s; starting a new one.%s", reason, _tail_note(child.proc.stderr_tail()))
+            log.warning("%s; starting a new one.%s", reason, tail_note(child.proc.stderr_tail()))
             return
         self._retire(graceful=False)
-        raise ProtocolError(
-            f"the child (pid {child.proc.pid}) wrote {len(data)}+ bytes to stdout that no request asked for: "
-            f"{excerpt_of(data)!r}. Is it printing logs to stdout, or answering twice? "
-            "The request was not sent; the child was stopped.",
-            excerpt=excerpt_of(data),
-        )
+        raise unsolicited_output_error(child.proc, data)
 
     def _spawn(self) -> _Child:
         now = time.monotonic()
@@ -371,7 +374,7 @@ class Bridge:
 
     def _deadline(self, child: _Child, timeout: float | None) -> float | None:
         if timeout is None:
-            timeout = self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
+            timeout = self._default_timeout(child)
         return None if timeout is None else time.monotonic() + timeout
 
     def _exchange(self, payloads: list[bytes], timeout: float | None, child: _Child) -> list[Any]:
@@ -507,76 +510,33 @@ class Bridge:
     # -- failures: each one retires the child, so no late answer can reach a later caller
 
     def _timed_out(self, child: _Child, timeout: float | None, done: int, total: int) -> CallTimeout:
-        limit = (
-            timeout
-            if timeout is not None
-            else (self.startup_timeout if child.fresh and self.startup_timeout else self.timeout)
-        )
-        received = child.decoder.buffered
-        pid = child.proc.pid
+        limit = timeout if timeout is not None else self._default_timeout(child)
         self._retire(graceful=False)
         self._sup.failed(f"timeout after {limit} s", timeout=True)
-        which = f"response {done + 1} of {total}" if total > 1 else "a response"
-        if received:
-            hint = f"{received} bytes of {which} had arrived (the child may be stuck mid-write)"
-        else:
-            hint = (
-                f"no byte of {which} had arrived: is the child flushing stdout after each response? "
-                "(C stdio, Go's bufio, Racket and Python buffer a piped stdout)"
-            )
         tail = child.proc.stderr_tail()
-        err = CallTimeout(
-            f"no whole response from {self._name(child)} (pid {pid}) within {limit} s; {hint}. "
-            f"The child was stopped; the next call starts a new one.{_tail_note(tail)}",
-            received=received,
-            stderr_tail=tail,
-        )
-        return err
+        return timeout_error(child.proc, limit, child.decoder.buffered, which_response(done, total), tail)
 
     def _extra_output(self, child: _Child, data: bytes) -> ProtocolError:
-        return self._protocol_error(
-            child,
-            ProtocolError(
-                "the child sent more than one response for a request (or answered before reading "
-                f"the whole request): {excerpt_of(data)!r}",
-                excerpt=excerpt_of(data),
-            ),
-        )
+        return self._protocol_error(child, extra_output_error(data))
 
     def _child_gone(self, child: _Child, done: int, total: int) -> BridgeError:
         if self._closed:
             self._retire(graceful=False)
             return BridgeClosed(f"{self!r} was closed during the call")
         code = self._retire(graceful=False, wait=_EXIT_WAIT)
-        tail = child.proc.stderr_tail(wait=0.5)
-        partial = bytes(child.partial)
-        how = describe_exit(code)
-        self._sup.failed(f"child {how}")
-        which = f"after {done} of {total} responses" if total > 1 else "before answering"
-        part = f"; {child.decoder.buffered} bytes of a response had arrived: {partial!r}" if partial else ""
-        return ChildExited(
-            f"{self._name(child)} (pid {child.proc.pid}) {how} {which}{part}{_tail_note(tail)}",
-            returncode=code,
-            stderr_tail=tail,
-            partial=partial,
-        )
+        self._sup.failed(f"child {describe_exit(code)}")
+        when = f"after {done} of {total} responses" if total > 1 else "before answering"
+        return exit_error(child.proc, code, when, bytes(child.partial), child.proc.stderr_tail(wait=0.5))
 
     def _protocol_error(self, child: _Child, err: ProtocolError) -> ProtocolError:
         self._retire(graceful=False)
         self._sup.failed(f"protocol error: {err}")
-        err.args = (f"{err.args[0]} [{self._name(child)}, pid {child.proc.pid}; the child was stopped]",)
-        return err
+        return stopped(err, child.proc)
 
-    def _name(self, child: _Child) -> str:
-        return os.path.basename(child.proc.argv[0])
+    def _default_timeout(self, child: _Child) -> float | None:
+        """The limit of a call that gave none: ``startup_timeout`` for a fresh child, else ``timeout``."""
+        return self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
 
 
 class _NotDelivered(BridgeError):
     """Internal: the first write found the pipe broken, so the child never saw the request."""
-
-
-def _tail_note(tail: str) -> str:
-    if not tail.strip():
-        return ""
-    lines = tail.rstrip("\n").splitlines()[-10:]
-    return "\nlast lines on the child's stderr:\n  " + "\n  ".join(lines)

@@ -1,0 +1,92 @@
+"""The errors a front end raises when a child fails, worded once for all of them.
+
+Each builder takes what was observed (the process, bytes received, the exit status,
+the stderr tail) and returns an exception whose message says what happened and what
+to look at, so that ``Bridge``, ``AsyncBridge`` and the pools speak alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import CallTimeout, ChildExited, ProtocolError, excerpt_of
+from .process import ChildProcess, describe_exit
+
+__all__ = [
+    "exit_error",
+    "extra_output_error",
+    "label",
+    "stopped",
+    "tail_note",
+    "timeout_error",
+    "unsolicited_output_error",
+    "which_response",
+]
+
+
+def label(proc: ChildProcess) -> str:
+    """``app (pid 123)``."""
+    return f"{os.path.basename(proc.argv[0])} (pid {proc.pid})"
+
+
+def tail_note(tail: str) -> str:
+    """The last lines of stderr, indented, for the end of an error message ('' when empty)."""
+    if not tail.strip():
+        return ""
+    lines = tail.rstrip("\n").splitlines()[-10:]
+    return "\nlast lines on the child's stderr:\n  " + "\n  ".join(lines)
+
+
+def which_response(done: int, total: int) -> str:
+    return f"response {done + 1} of {total}" if total > 1 else "a response"
+
+
+def timeout_error(proc: ChildProcess, limit: float | None, received: int, which: str, tail: str) -> CallTimeout:
+    """No whole response within ``limit``; ``received`` bytes of it had arrived."""
+    if received:
+        hint = f"{received} bytes of {which} had arrived (the child may be stuck mid-write)"
+    else:
+        hint = (
+            f"no byte of {which} had arrived: is the child flushing stdout after each response? "
+            "(C stdio, Go's bufio, Racket and Python buffer a piped stdout)"
+        )
+    return CallTimeout(
+        f"no whole response from {label(proc)} within {limit} s; {hint}. "
+        f"The child was stopped; the next call starts a new one.{tail_note(tail)}",
+        received=received,
+        stderr_tail=tail,
+    )
+
+
+def exit_error(proc: ChildProcess, code: int | None, when: str, partial: bytes, tail: str) -> ChildExited:
+    """The child exited (or closed stdout) ``when`` (e.g. 'before answering')."""
+    part = f"; {len(partial)}+ bytes of a response had arrived: {partial!r}" if partial else ""
+    return ChildExited(
+        f"{label(proc)} {describe_exit(code)} {when}{part}{tail_note(tail)}",
+        returncode=code,
+        stderr_tail=tail,
+        partial=partial,
+    )
+
+
+def stopped(err: ProtocolError, proc: ChildProcess) -> ProtocolError:
+    """Name the child in a codec's error and say it was stopped."""
+    err.args = (f"{err.args[0]} [{label(proc)}; the child was stopped]",)
+    return err
+
+
+def extra_output_error(data: bytes) -> ProtocolError:
+    return ProtocolError(
+        "the child sent more responses than requests (or answered before reading a whole request): "
+        f"{excerpt_of(data)!r}",
+        excerpt=excerpt_of(data),
+    )
+
+
+def unsolicited_output_error(proc: ChildProcess, data: bytes) -> ProtocolError:
+    return ProtocolError(
+        f"{label(proc)} wrote {len(data)}+ bytes to stdout that no request asked for: "
+        f"{excerpt_of(data)!r}. Is it printing logs to stdout, or answering twice? "
+        "The request was not sent; the child was stopped.",
+        excerpt=excerpt_of(data),
+    )
