@@ -1,5 +1,6 @@
 """stdiobridge: start a program once, then talk to it over stdin/stdout with a pluggable codec."""
 
+from .aio import AsyncBridge
 from .bridge import Bridge
 from .codecs import Codec, Decoder, available_codecs, get_codec
 from .config import Settings, load_config
@@ -16,16 +17,20 @@ from .errors import (
     ProtocolError,
     SpawnError,
 )
+from .pool import AsyncBridgePool, BridgePool
 from .spec import BridgeSpec
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncBridge",
+    "AsyncBridgePool",
     "Bridge",
     "BridgeSpec",
     "BridgeStats",
     "BridgeClosed",
     "BridgeError",
+    "BridgePool",
     "CallTimeout",
     "ChildExited",
     "Codec",

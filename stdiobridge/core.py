@@ -135,6 +135,10 @@ class Supervisor:
             return True
         return False
 
+    def plan_recycle(self) -> None:
+        """The current child is being retired on purpose: its replacement is not a restart."""
+        self._recycling = True
+
     def snapshot(self) -> BridgeStats:
         return BridgeStats(
             calls=self.calls,

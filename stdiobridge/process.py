@@ -316,6 +316,7 @@ class ChildProcess:
         full_env = dict(env or {}) if replace_env else {**os.environ, **(env or {})}
         self.tail = StderrTail()
         self._reaped = threading.Lock()
+        self._family: dict[int, int] = {}  # descendants seen so far (pid -> start time)
         self.proc: subprocess.Popen[bytes] = _spawner.run(lambda: self._popen(full_env, cwd))
         self.pid = self.proc.pid
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
@@ -373,6 +374,11 @@ class ChildProcess:
             with contextlib.suppress(OSError):
                 stdin.close()
 
+    def remember_family(self) -> None:
+        """Note the child's descendants now, while they are still its own, to kill them later."""
+        if self.proc.returncode is None:
+            self._family.update(descendants(self.pid))
+
     def kill(self) -> int:
         """Kill the child and its descendants now, reap it, and return its exit status."""
         family = descendants(self.pid) if self.proc.returncode is None else {}
@@ -387,17 +393,18 @@ class ChildProcess:
         if self.proc.returncode is None:
             family = descendants(self.pid)
             self.close_stdin()
-            if not self._wait(close_timeout):
+            if not self.wait_exit(close_timeout):
                 family.update(descendants(self.pid))
                 with contextlib.suppress(OSError):
                     self.proc.terminate()
-                if not self._wait(terminate_timeout):
+                if not self.wait_exit(terminate_timeout):
                     family.update(descendants(self.pid))
                     with contextlib.suppress(OSError):
                         self.proc.kill()
         return self._finish(family, 0.5)
 
-    def _wait(self, timeout: float) -> bool:
+    def wait_exit(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the child to exit; True if it did (and is reaped)."""
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -407,7 +414,7 @@ class ChildProcess:
     def _finish(self, family: dict[int, int], pump_wait: float | None) -> int:
         with self._reaped:
             code = self.proc.wait()
-            _kill_known(family)
+            _kill_known({**self._family, **family})
             self.close_stdin()
             if self.proc.stdout is not None and not self.proc.stdout.closed:
                 self.proc.stdout.close()

@@ -1,8 +1,21 @@
-"""Shared pytest setup: the tests folder is importable (helpers like ``vectors``)."""
+"""Shared pytest setup: the tests folder is importable, and ``make_bridge`` runs a test twice."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bridges import make
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_bridge(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Build a ``Bridge`` or an ``AsyncBridge`` (behind a sync facade) from the same arguments."""
+    return functools.partial(make, request.param)

@@ -9,7 +9,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,9 +20,11 @@ import stdiobridge as sb
 from childprogs import faulty
 from helpers import open_fds, running, state, wait_gone, zombies_of
 
+MakeBridge = Callable[..., Any]
 
-def test_crash_before_reply_reports_status_and_stderr_then_recovers() -> None:
-    with sb.Bridge(faulty("crash-before-reply"), timeout=10) as br:
+
+def test_crash_before_reply_reports_status_and_stderr_then_recovers(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("crash-before-reply"), timeout=10) as br:
         assert br.call("warm") == "warm"
         first = br.pid
         with pytest.raises(sb.ChildExited) as info:
@@ -33,8 +37,8 @@ def test_crash_before_reply_reports_status_and_stderr_then_recovers() -> None:
         assert br.stats.restarts == 1 and br.stats.failures == 1
 
 
-def test_crash_mid_frame_keeps_the_partial_bytes() -> None:
-    with sb.Bridge(faulty("crash-mid-frame"), timeout=10) as br:
+def test_crash_mid_frame_keeps_the_partial_bytes(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("crash-mid-frame"), timeout=10) as br:
         with pytest.raises(sb.ChildExited) as info:
             br.call("0123456789!")
         assert info.value.returncode == 4
@@ -43,8 +47,8 @@ def test_crash_mid_frame_keeps_the_partial_bytes() -> None:
         assert br.call("fine") == "fine"
 
 
-def test_hang_times_out_promptly_kills_the_child_and_next_call_gets_a_new_one() -> None:
-    with sb.Bridge(faulty("hang"), timeout=0.5, startup_timeout=30) as br:
+def test_hang_times_out_promptly_kills_the_child_and_next_call_gets_a_new_one(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("hang"), timeout=0.5, startup_timeout=30) as br:
         assert br.call("x") == "x"
         pid = br.pid
         assert pid is not None
@@ -58,8 +62,8 @@ def test_hang_times_out_promptly_kills_the_child_and_next_call_gets_a_new_one() 
         assert br.stats.timeouts == 1
 
 
-def test_timed_out_call_is_never_answered_to_the_next_caller() -> None:
-    with sb.Bridge(faulty("late", 0.5), timeout=5) as br:
+def test_timed_out_call_is_never_answered_to_the_next_caller(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("late", 0.5), timeout=5) as br:
         with pytest.raises(sb.CallTimeout):
             br.call("slow answer!", timeout=0.1)
         time.sleep(0.6)  # the late answer would have arrived by now
@@ -67,15 +71,15 @@ def test_timed_out_call_is_never_answered_to_the_next_caller() -> None:
         assert [br.call(f"m{i}") for i in range(5)] == [f"m{i}" for i in range(5)]
 
 
-def test_never_flushing_child_times_out_with_a_flush_hint() -> None:
-    with sb.Bridge(faulty("no-flush")) as br:
+def test_never_flushing_child_times_out_with_a_flush_hint(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("no-flush")) as br:
         with pytest.raises(sb.CallTimeout, match="flushing stdout") as info:
             br.call("hello", timeout=1.0)
         assert info.value.received == 0
 
 
-def test_garbage_on_stdout_is_a_protocol_error_showing_the_bytes() -> None:
-    with sb.Bridge(faulty("garbage"), codec="jsonl", timeout=5) as br:
+def test_garbage_on_stdout_is_a_protocol_error_showing_the_bytes(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("garbage"), codec="jsonl", timeout=5) as br:
         with pytest.raises(sb.DecodeError) as info:
             br.call({"a": 1})
         assert info.value.excerpt == b"INFO handling request"
@@ -83,9 +87,9 @@ def test_garbage_on_stdout_is_a_protocol_error_showing_the_bytes() -> None:
         assert br.pid is None  # recycled
 
 
-def test_frame_over_max_frame_is_refused_with_bounded_memory() -> None:
+def test_frame_over_max_frame_is_refused_with_bounded_memory(make_bridge: MakeBridge) -> None:
     limit = 1 << 20
-    with sb.Bridge(faulty("huge-line", 64 << 20), codec={"name": "lines", "max_frame": limit}, timeout=20) as br:
+    with make_bridge(faulty("huge-line", 64 << 20), codec={"name": "lines", "max_frame": limit}, timeout=20) as br:
         with pytest.raises(sb.FrameTooLarge) as info:
             br.call("give me a lot")
         assert info.value.limit == limit
@@ -93,44 +97,44 @@ def test_frame_over_max_frame_is_refused_with_bounded_memory() -> None:
 
 
 @pytest.mark.parametrize("mode", ["discard", "log"])
-def test_stderr_flood_does_not_block_the_child(mode: str) -> None:
-    with sb.Bridge(faulty("stderr-flood", 50_000_000), stderr=mode, timeout=60) as br:  # type: ignore[arg-type]
+def test_stderr_flood_does_not_block_the_child(make_bridge: MakeBridge, mode: str) -> None:
+    with make_bridge(faulty("stderr-flood", 50_000_000), stderr=mode, timeout=60) as br:
         assert [br.call(f"q{i}") for i in range(20)] == [f"q{i}" for i in range(20)]
-        assert "still working" in br._child.proc.stderr_tail()  # type: ignore[union-attr]
-        assert len(br._child.proc.stderr_tail()) <= 16 * 1024 + 64  # type: ignore[union-attr]
+        assert "still working" in br._child.proc.stderr_tail()
+        assert len(br._child.proc.stderr_tail()) <= 16 * 1024 + 64
 
 
-def test_32_mib_request_echoed_while_being_read() -> None:
+def test_32_mib_request_echoed_while_being_read(make_bridge: MakeBridge) -> None:
     payload = os.urandom(32 << 20)
-    with sb.Bridge(["cat"], codec="lenprefix", timeout=60) as br:
+    with make_bridge(["cat"], codec="lenprefix", timeout=60) as br:
         assert br.call(payload) == payload
 
 
-def test_exit_at_startup_puts_the_message_in_the_error() -> None:
-    with sb.Bridge(faulty("exit-at-startup"), timeout=5) as br:
+def test_exit_at_startup_puts_the_message_in_the_error(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("exit-at-startup"), timeout=5) as br:
         with pytest.raises(sb.ChildExited, match=r"config file /etc/app\.conf is missing") as info:
             br.call("hello")
         assert info.value.returncode == 2
 
 
-def test_command_not_found_and_not_executable(tmp_path: Path) -> None:
+def test_command_not_found_and_not_executable(make_bridge: MakeBridge, tmp_path: Path) -> None:
     with pytest.raises(sb.SpawnError, match=r"cannot start 'no-such-program-xyz': not found on PATH"):
-        sb.Bridge(["no-such-program-xyz"]).start()
+        make_bridge(["no-such-program-xyz"]).start()
     script = tmp_path / "child.sh"
     script.write_text("#!/bin/sh\ncat\n")
     with pytest.raises(sb.SpawnError, match=rf"{script} is not executable"):
-        sb.Bridge([str(script)]).start()
+        make_bridge([str(script)]).start()
     with pytest.raises(sb.SpawnError, match=rf"{tmp_path / 'missing'} does not exist"):
-        sb.Bridge("./missing --flag", cwd=tmp_path).start()
+        make_bridge("./missing --flag", cwd=tmp_path).start()
     noshebang = tmp_path / "noshebang"
     noshebang.write_bytes(b"\x00\x01garbage")
     noshebang.chmod(0o755)
     with pytest.raises(sb.SpawnError, match="Exec format error"):
-        sb.Bridge([str(noshebang)]).start()
+        make_bridge([str(noshebang)]).start()
 
 
-def test_child_ignoring_sigterm_is_killed_within_the_grace_times() -> None:
-    br = sb.Bridge(faulty("ignore-sigterm"), close_timeout=0.3, terminate_timeout=0.3)
+def test_child_ignoring_sigterm_is_killed_within_the_grace_times(make_bridge: MakeBridge) -> None:
+    br = make_bridge(faulty("ignore-sigterm"), close_timeout=0.3, terminate_timeout=0.3)
     assert br.call("x") == "x"
     pid = br.pid
     assert pid is not None
@@ -140,9 +144,9 @@ def test_child_ignoring_sigterm_is_killed_within_the_grace_times() -> None:
     assert state(pid) is None
 
 
-def test_grandchildren_do_not_survive_close(tmp_path: Path) -> None:
+def test_grandchildren_do_not_survive_close(make_bridge: MakeBridge, tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
-    br = sb.Bridge(faulty("grandchild", pidfile))
+    br = make_bridge(faulty("grandchild", pidfile))
     assert br.call("x") == "x"
     grandchild = int(pidfile.read_text())
     assert running(grandchild)
@@ -150,18 +154,18 @@ def test_grandchildren_do_not_survive_close(tmp_path: Path) -> None:
     assert wait_gone(grandchild, 3.0)
 
 
-def test_grandchildren_do_not_survive_a_recycle(tmp_path: Path) -> None:
+def test_grandchildren_do_not_survive_a_recycle(make_bridge: MakeBridge, tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
-    with sb.Bridge(faulty("grandchild", pidfile), max_calls=1) as br:
+    with make_bridge(faulty("grandchild", pidfile), max_calls=1) as br:
         assert br.call("x") == "x"
         grandchild = int(pidfile.read_text())
         assert br.call("y") == "y"  # the first child was retired before this call
         assert wait_gone(grandchild, 3.0)
 
 
-def test_eight_threads_five_hundred_calls_each_no_cross_talk() -> None:
+def test_eight_threads_five_hundred_calls_each_no_cross_talk(make_bridge: MakeBridge) -> None:
     errors: list[str] = []
-    with sb.Bridge(["cat"], timeout=20) as br:
+    with make_bridge(["cat"], timeout=20) as br:
 
         def worker(t: int) -> None:
             for i in range(500):
@@ -179,8 +183,8 @@ def test_eight_threads_five_hundred_calls_each_no_cross_talk() -> None:
         assert br.stats.calls == 4000
 
 
-def test_killed_while_idle_is_respawned_transparently() -> None:
-    with sb.Bridge(["cat"], timeout=5) as br:
+def test_killed_while_idle_is_respawned_transparently(make_bridge: MakeBridge) -> None:
+    with make_bridge(["cat"], timeout=5) as br:
         assert br.call("a") == "a"
         pid = br.pid
         assert pid is not None
@@ -190,8 +194,8 @@ def test_killed_while_idle_is_respawned_transparently() -> None:
         assert br.pid != pid and br.stats.restarts == 1 and br.stats.failures == 0
 
 
-def test_crash_on_every_call_hits_the_restart_limit_and_fails_fast() -> None:
-    with sb.Bridge(faulty("crash-every-call"), max_restarts=3, restart_window=60, timeout=10) as br:
+def test_crash_on_every_call_hits_the_restart_limit_and_fails_fast(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("crash-every-call"), max_restarts=3, restart_window=60, timeout=10) as br:
         for _ in range(4):
             with pytest.raises(sb.ChildExited, match="exited with status 5"):
                 br.call("x")
@@ -204,23 +208,23 @@ def test_crash_on_every_call_hits_the_restart_limit_and_fails_fast() -> None:
         assert br.stats.spawns == spawns == 4
 
 
-def test_restart_false_reports_the_child_is_gone() -> None:
-    with sb.Bridge(faulty("crash-before-reply"), restart=False, timeout=5) as br:
+def test_restart_false_reports_the_child_is_gone(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("crash-before-reply"), restart=False, timeout=5) as br:
         with pytest.raises(sb.ChildExited):
             br.call("x!")
         with pytest.raises(sb.ChildExited, match="restart=False"):
             br.call("y")
 
 
-def test_invalid_utf8_strict_and_replace() -> None:
-    with sb.Bridge(faulty("invalid-utf8"), timeout=5) as br, pytest.raises(sb.DecodeError, match="utf-8 at byte 3"):
+def test_invalid_utf8_strict_and_replace(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("invalid-utf8"), timeout=5) as br, pytest.raises(sb.DecodeError, match="utf-8 at byte 3"):
         br.call("x")
-    with sb.Bridge(faulty("invalid-utf8"), codec={"name": "lines", "errors": "replace"}, timeout=5) as br:
+    with make_bridge(faulty("invalid-utf8"), codec={"name": "lines", "errors": "replace"}, timeout=5) as br:
         assert br.call("x") == "caf\ufffd \ufffd"
 
 
-def test_double_answer_is_caught_before_it_reaches_the_next_caller() -> None:
-    with sb.Bridge(faulty("double-answer"), timeout=5) as br:
+def test_double_answer_is_caught_before_it_reaches_the_next_caller(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("double-answer"), timeout=5) as br:
         answers: list[str] = []
         with pytest.raises(sb.ProtocolError, match=r"more responses than requests|no request asked for"):
             for msg in ("x", "y", "z"):

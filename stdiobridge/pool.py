@@ -1,0 +1,196 @@
+"""``BridgePool`` and ``AsyncBridgePool``: several children of one program, for more cores.
+
+Each request goes to the child with the fewest requests outstanding (an idle one
+first). Every child is its own bridge with its own supervision, so a child that
+dies is replaced on its next call without failing the requests the others hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from functools import reduce
+from operator import add
+from typing import Any
+
+from .aio import AsyncBridge
+from .bridge import Bridge
+from .config import load_config
+from .core import BridgeStats
+from .errors import BridgeClosed, BridgeError, ConfigError
+
+__all__ = ["AsyncBridgePool", "BridgePool"]
+
+
+def _check_size(size: object) -> int:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ConfigError(f"option 'size' must be an integer >= 1; got {size!r}")
+    return size
+
+
+class BridgePool:
+    """``size`` bridges to ``command`` (each takes the ``Bridge`` options); thread-safe.
+
+    ``call`` routes to the least busy child; ``map`` spreads a list over every child
+    at once (one worker thread per child pulls the next request), keeping order.
+    """
+
+    def __init__(self, command: str | Sequence[str], size: int = 2, **bridge_options: Any) -> None:
+        self.size = _check_size(size)
+        self.bridges = [Bridge(command, **bridge_options) for _ in range(self.size)]
+        self._outstanding = [0] * self.size
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls, source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *, size: int = 2
+    ) -> BridgePool:
+        settings = load_config(source)
+        return cls(settings.command, size=size, **settings.bridge_options())
+
+    @property
+    def stats(self) -> BridgeStats:
+        """The children's stats added up."""
+        return reduce(add, (b.stats for b in self.bridges), BridgeStats())
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [b.pid for b in self.bridges]
+
+    def start(self) -> BridgePool:
+        """Start every child now."""
+        for bridge in self.bridges:
+            bridge.start()
+        return self
+
+    def __enter__(self) -> BridgePool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every child (in parallel: each close may wait its grace times). Idempotent."""
+        self._closed = True
+        closers = [threading.Thread(target=b.close) for b in self.bridges]
+        for t in closers:
+            t.start()
+        for t in closers:
+            t.join()
+
+    def _acquire(self) -> int:
+        with self._lock:
+            if self._closed:
+                raise BridgeClosed(f"{self!r} is closed")
+            i = min(range(self.size), key=self._outstanding.__getitem__)
+            self._outstanding[i] += 1
+            return i
+
+    def _release(self, i: int) -> None:
+        with self._lock:
+            self._outstanding[i] -= 1
+
+    def call(self, message: Any, timeout: float | None = None) -> Any:
+        """Send one message to the least busy child and return its response."""
+        i = self._acquire()
+        try:
+            return self.bridges[i].call(message, timeout)
+        finally:
+            self._release(i)
+
+    def map(
+        self, messages: Iterable[Any], timeout: float | None = None, *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Responses to ``messages``, in order, computed by all children at once.
+
+        A failed request raises its error once every request has finished (the
+        first failure by position), or, with ``return_exceptions``, stands in the
+        result list in place of its response; other requests are unaffected.
+        """
+        items = list(messages)
+        results: list[Any] = [None] * len(items)
+        failed: list[bool] = [False] * len(items)
+        cursor = iter(range(len(items)))
+        take = threading.Lock()
+
+        def work(i: int) -> None:
+            bridge = self.bridges[i]
+            while True:
+                with take:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = bridge.call(items[index], timeout)
+                except BridgeError as exc:
+                    results[index] = exc
+                    failed[index] = True
+
+        workers = [threading.Thread(target=work, args=(i,), name=f"stdiobridge-pool-{i}") for i in range(self.size)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if not return_exceptions and any(failed):
+            first = failed.index(True)
+            err: BridgeError = results[first]
+            err.results = results[:first]
+            raise err
+        return results
+
+    def __repr__(self) -> str:
+        return f"<BridgePool size={self.size} pids={self.pids}>"
+
+
+class AsyncBridgePool:
+    """``size`` ``AsyncBridge``s to ``command``: ``await call``, ``await map``, ``aclose``."""
+
+    def __init__(self, command: str | Sequence[str], size: int = 2, **bridge_options: Any) -> None:
+        self.size = _check_size(size)
+        self.bridges = [AsyncBridge(command, **bridge_options) for _ in range(self.size)]
+        self._outstanding = [0] * self.size
+
+    @property
+    def stats(self) -> BridgeStats:
+        return reduce(add, (b.stats for b in self.bridges), BridgeStats())
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [b.pid for b in self.bridges]
+
+    async def start(self) -> AsyncBridgePool:
+        await asyncio.gather(*(b.start() for b in self.bridges))
+        return self
+
+    async def __aenter__(self) -> AsyncBridgePool:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(b.aclose() for b in self.bridges))
+
+    async def call(self, message: Any, timeout: float | None = None) -> Any:
+        """Send one message to the child with the fewest calls outstanding."""
+        i = min(range(self.size), key=self._outstanding.__getitem__)
+        self._outstanding[i] += 1
+        try:
+            return await self.bridges[i].call(message, timeout)
+        finally:
+            self._outstanding[i] -= 1
+
+    async def map(
+        self, messages: Iterable[Any], timeout: float | None = None, *, return_exceptions: bool = False
+    ) -> list[Any]:
+        """Responses in order; failures as for ``BridgePool.map``."""
+        outcomes = await asyncio.gather(*(self.call(m, timeout) for m in messages), return_exceptions=True)
+        for i, outcome in enumerate(outcomes):
+            if isinstance(outcome, BaseException) and not (return_exceptions and isinstance(outcome, BridgeError)):
+                if isinstance(outcome, BridgeError):
+                    outcome.results = outcomes[:i]
+                raise outcome
+        return outcomes

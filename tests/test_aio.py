@@ -1,0 +1,157 @@
+"""AsyncBridge specifics: concurrency, pipelining, backpressure, cancellation, prompt failure.
+
+The fault matrix itself runs against AsyncBridge too (tests/test_bridge_faults.py, [async]).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+
+import pytest
+
+import stdiobridge as sb
+
+from childprogs import faulty
+
+
+def run(coro: object) -> object:
+    return asyncio.run(asyncio.wait_for(coro, 120))  # type: ignore[arg-type]
+
+
+def test_a_thousand_concurrent_calls_each_get_their_own_answer() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(["cat"], codec="jsonl", max_pending=64) as br:
+            msgs = [{"caller": i, "token": os.urandom(8).hex()} for i in range(1000)]
+            got = await asyncio.gather(*(br.call(m) for m in msgs))
+            assert got == msgs
+            assert br.stats.calls == 1000
+
+    run(main())
+
+
+def test_backpressure_bounds_the_calls_in_flight() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("late", 0.02), codec="lines", max_pending=8) as br:
+            await br.start()
+            peak = 0
+
+            async def watch() -> None:
+                nonlocal peak
+                while True:
+                    peak = max(peak, br.in_flight)
+                    await asyncio.sleep(0)
+
+            watcher = asyncio.create_task(watch())
+            got = await asyncio.gather(*(br.call(f"m{i}!") for i in range(24)))
+            watcher.cancel()
+            assert got == [f"m{i}!" for i in range(24)]
+            assert 1 < peak <= 8
+
+    run(main())
+
+
+def test_cancelling_a_hundred_random_waiters_keeps_the_pairing() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("late", 0.001), codec="lines", max_pending=128) as br:
+            tasks = [asyncio.create_task(br.call(f"request {i}!")) for i in range(1000)]
+            while br.stats.calls < 200:  # the middle of the run: some answered, 128 in flight
+                await asyncio.sleep(0.005)
+            in_flight = br.in_flight
+            alive = [i for i, t in enumerate(tasks) if not t.done()]
+            doomed = set(random.Random(7).sample(alive, 100))
+            for i in doomed:
+                tasks[i].cancel()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for i, result in enumerate(results):
+                if i in doomed:
+                    assert isinstance(result, asyncio.CancelledError)
+                else:
+                    assert result == f"request {i}!"  # never someone else's answer
+            assert in_flight > 50  # cancelled waiters included requests already written
+            assert await br.call("after") == "after"
+
+    run(main())
+
+
+def test_when_the_child_dies_every_call_in_flight_fails_promptly() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("crash-before-reply"), codec="lines", timeout=30) as br:
+            await br.start()
+            start = time.monotonic()
+            calls = [br.call("fine 1"), br.call("boom!"), *(br.call(f"later {i}") for i in range(20))]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            assert time.monotonic() - start < 5  # nobody waited for the 30 s deadline
+            assert results[0] == "fine 1"
+            assert all(isinstance(r, sb.ChildExited) for r in results[1:])
+            assert await br.call("recovered") == "recovered"
+
+    run(main())
+
+
+def test_a_timeout_fails_the_others_in_flight_and_recycles() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("hang"), codec="lines", timeout=30, startup_timeout=30) as br:
+            await br.start()
+            start = time.monotonic()
+            stuck = br.call("stuck!", timeout=0.3)
+            behind = [br.call(f"behind {i}") for i in range(5)]
+            results = await asyncio.gather(stuck, *behind, return_exceptions=True)
+            assert time.monotonic() - start < 2
+            assert isinstance(results[0], sb.CallTimeout)
+            assert all(isinstance(r, sb.ChildExited) and "timed out" in str(r) for r in results[1:])
+            assert await br.call("next") == "next"
+
+    run(main())
+
+
+def test_no_64_kib_line_limit_and_large_frames_both_ways() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(["cat"], codec="lines") as br:
+            line = "x" * (3 << 20)
+            assert await br.call(line) == line
+        async with sb.AsyncBridge(["cat"], codec="lenprefix") as br:
+            blobs = [os.urandom(8 << 20) for _ in range(3)]
+            assert await br.call_many(blobs) == blobs
+
+    run(main())
+
+
+def test_call_many_failure_carries_results_and_encode_errors_send_nothing() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("crash-before-reply"), codec="lines", timeout=10) as br:
+            with pytest.raises(sb.EncodeError):
+                await br.call_many(["ok", "bad\nline"])
+            assert br.stats.bytes_sent == 0
+            with pytest.raises(sb.ChildExited) as info:
+                await br.call_many(["a", "b", "c!", "d"])
+            assert list(info.value.results) == ["a", "b"]
+
+    run(main())
+
+
+def test_aclose_lets_calls_in_flight_finish_and_later_calls_raise() -> None:
+    async def main() -> None:
+        br = sb.AsyncBridge(faulty("late", 0.2), codec="lines", close_timeout=5)
+        await br.start()
+        pending = asyncio.create_task(br.call("slow!"))
+        await asyncio.sleep(0.05)
+        await br.aclose()
+        assert await pending == "slow!"  # EOF lets the child finish what it holds
+        with pytest.raises(sb.BridgeClosed):
+            await br.call("x")
+        await br.aclose()
+
+    run(main())
+
+
+def test_from_config_and_max_calls() -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge.from_config({"command": ["cat"], "codec": "msgpack", "max_calls": 10}) as br:
+            got = await asyncio.gather(*(br.call({"i": i}) for i in range(35)))
+            assert got == [{"i": i} for i in range(35)]
+            assert br.stats.spawns == 4 and br.stats.restarts == 0
+
+    run(main())
