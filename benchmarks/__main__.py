@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import bridge, codecs
+from . import bridge, codecs, concurrency
 from .common import machine
 
 
@@ -13,6 +13,8 @@ def main() -> int:
     ok = codecs.main()
     print()
     ok &= bridge.main()
+    print()
+    ok &= concurrency.main()
     return 0 if ok else 1
 
 

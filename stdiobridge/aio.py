@@ -43,17 +43,16 @@ _PARTIAL_KEPT = 256
 
 
 class _Call:
-    """One request in flight: the caller's future and its deadline timer."""
+    """One request in flight: the caller's future and its deadline (loop time)."""
 
-    __slots__ = ("future", "timer")
+    __slots__ = ("deadline", "future", "limit")
 
-    def __init__(self, future: asyncio.Future[Any]) -> None:
+    def __init__(self, future: asyncio.Future[Any], limit: float | None, now: float) -> None:
         self.future = future
-        self.timer: asyncio.TimerHandle | None = None
+        self.limit = limit
+        self.deadline = None if limit is None else now + limit
 
     def settle(self, result: Any = None, error: BaseException | None = None) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         if self.future.done():  # cancelled by its caller: the response is dropped
             return
         if error is not None:
@@ -77,6 +76,9 @@ class _Child:
         "reaped",
         "sent",
         "state",
+        "timer",
+        "timer_at",
+        "unflushed",
     )
 
     def __init__(self, proc: ChildProcess, decoder: Decoder[Any], incarnation: int) -> None:
@@ -90,6 +92,9 @@ class _Child:
         self.partial = bytearray()  # first bytes of a response not yet whole (for errors)
         self.reaped: asyncio.Task[None] | None = None  # killing and reaping, once it is dead
         self.sent = 0  # requests written to this child (for max_calls)
+        self.unflushed: list[bytes] = []  # requests queued this loop iteration, written together
+        self.timer: asyncio.TimerHandle | None = None  # one timer: the earliest deadline in flight
+        self.timer_at = 0.0
         self.state = "live"  # live | draining (max_calls reached) | dead
 
 
@@ -141,7 +146,8 @@ class AsyncBridge:
         )
         self._child: _Child | None = None
         self._children: set[_Child] = set()  # every child not yet reaped (draining ones included)
-        self._slots: asyncio.Semaphore | None = None
+        self._busy = 0  # calls between admission and their end
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._spawning: asyncio.Lock | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._unheard: ProtocolError | None = None  # a protocol error no caller was waiting for
@@ -240,23 +246,35 @@ class AsyncBridge:
         return outcomes
 
     async def _call(self, payload: bytes, timeout: float | None) -> Any:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.max_pending)
-        async with self._slots:
+        if self._busy >= self.max_pending:
+            await self._wait_for_slot()  # returns holding a slot handed over by a finished call
+        else:
+            self._busy += 1
+        try:
             for attempt in (1, 2):
-                child = await self._ready()
+                child = self._child
+                max_calls = self._sup.max_calls
+                if (
+                    child is None
+                    or child.state != "live"
+                    or self._unheard is not None
+                    or self._closed
+                    or (max_calls is not None and child.sent >= max_calls)
+                ):
+                    child = await self._ready()
+                else:
+                    child.sent += 1
                 loop = asyncio.get_running_loop()
-                call = _Call(loop.create_future())
                 limit = timeout if timeout is not None else self._default_timeout(child)
-                if limit is not None:
-                    call.timer = loop.call_later(limit, self._timed_out, child, call, limit)
+                call = _Call(loop.create_future(), limit, loop.time())
+                if call.deadline is not None and (child.timer is None or call.deadline < child.timer_at):
+                    self._arm(child, call.deadline)
+                idle = not child.pending
                 child.pending.append(call)
-                if not self._write(child, payload) and attempt == 1:
+                if not self._write(child, payload, idle) and attempt == 1:
                     # The pipe was broken before any byte went out: the child died while idle.
                     # It never saw this request, so a fresh child may have it.
                     child.pending.remove(call)
-                    if call.timer is not None:
-                        call.timer.cancel()
                     self._lose(child, "stdin was closed before the request was written")
                     continue
                 try:
@@ -265,7 +283,49 @@ class AsyncBridge:
                     if child.reaped is not None:  # like Bridge: the child is gone when the caller hears
                         await asyncio.shield(child.reaped)
                     raise
+        finally:
+            self._release_slot()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait_for_slot(self) -> None:
+        """Backpressure: wait, in arrival order, for a call in flight to finish and hand over its slot."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # handed a slot we will not use: pass it on
+            raise
+
+    def _release_slot(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the next waiter
+                return
+        self._busy -= 1
+
+    def _arm(self, child: _Child, when: float) -> None:
+        """(Re)schedule the child's one deadline timer for loop time ``when``."""
+        if child.timer is not None:
+            child.timer.cancel()
+        child.timer_at = when
+        child.timer = asyncio.get_running_loop().call_at(when, self._deadline_passed, child)
+
+    def _deadline_passed(self, child: _Child) -> None:
+        """The earliest deadline in flight is due: time out whoever it was, or wait for the next one."""
+        child.timer = None
+        if child.state == "dead":
+            return
+        now = asyncio.get_running_loop().time()
+        live = [c for c in child.pending if c.deadline is not None and not c.future.done()]
+        for call in live:
+            if call.deadline is not None and call.deadline <= now:
+                self._timed_out(child, call, call.limit)
+                return
+        if live:
+            self._arm(child, min(c.deadline for c in live if c.deadline is not None))
 
     # -- the child
 
@@ -314,24 +374,60 @@ class AsyncBridge:
     def _default_timeout(self, child: _Child) -> float | None:
         return self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
 
-    def _write(self, child: _Child, payload: bytes) -> bool:
-        """Queue ``payload`` for the child; False if its stdin was already broken (nothing sent)."""
+    def _write(self, child: _Child, payload: bytes, idle: bool) -> bool:
+        """Send ``payload`` to the child; False if its stdin was already broken (nothing sent).
+
+        A request to an idle child is written at once; requests that join others in
+        flight are queued and written together once per loop iteration (one syscall
+        for many awaiters).
+        """
         if child.state == "dead":
             return True  # the failure is on its way to every call in flight
-        if child.out:
-            child.out.append(memoryview(payload))
+        if not idle or child.out or child.unflushed:
+            if not child.unflushed:
+                asyncio.get_running_loop().call_soon(self._flush, child)
+            child.unflushed.append(payload)
             return True
         try:
             sent = os.write(child.proc.stdin_fd, payload)
         except BlockingIOError:
             sent = 0
         except (BrokenPipeError, ConnectionResetError):
-            return len(child.pending) > 1  # others are in flight: they will fail with the child
+            return False
         self._sup.bytes_sent += sent
         if sent < len(payload):
-            child.out.append(memoryview(payload)[sent:])
-            asyncio.get_running_loop().add_writer(child.proc.stdin_fd, self._writable, child)
+            self._backlog(child, [memoryview(payload)[sent:]])
         return True
+
+    def _flush(self, child: _Child) -> None:
+        batch, child.unflushed = child.unflushed, []
+        if child.state == "dead" or not batch:
+            return
+        if child.out:  # already waiting for the pipe to drain
+            child.out.extend(map(memoryview, batch))
+            return
+        try:
+            sent = os.writev(child.proc.stdin_fd, batch)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return  # the child is gone; its EOF on stdout fails the calls
+        self._sup.bytes_sent += sent
+        rest: list[memoryview] = []
+        for chunk in batch:
+            if sent >= len(chunk):
+                sent -= len(chunk)
+                continue
+            rest.append(memoryview(chunk)[sent:])
+            sent = 0
+        if rest:
+            self._backlog(child, rest)
+
+    def _backlog(self, child: _Child, chunks: list[memoryview]) -> None:
+        """Keep what the pipe did not take, and write it as the child reads."""
+        if not child.out:
+            asyncio.get_running_loop().add_writer(child.proc.stdin_fd, self._writable, child)
+        child.out.extend(chunks)
 
     def _writable(self, child: _Child) -> None:
         out = child.out
@@ -404,6 +500,10 @@ class AsyncBridge:
             self._child = None
         loop = asyncio.get_running_loop()
         loop.remove_reader(child.proc.stdout_fd)
+        if child.timer is not None:
+            child.timer.cancel()
+            child.timer = None
+        child.unflushed.clear()
         if child.out:
             loop.remove_writer(child.proc.stdin_fd)
             child.out.clear()
@@ -417,7 +517,7 @@ class AsyncBridge:
         task.add_done_callback(self._background.discard)
         return task
 
-    def _timed_out(self, child: _Child, call: _Call, limit: float) -> None:
+    def _timed_out(self, child: _Child, call: _Call, limit: float | None) -> None:
         if call.future.done():
             return
         calls = self._detach(child)
