@@ -23,9 +23,10 @@ all: test
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml tests/sample_plugin/pyproject.toml | $(BIN)/python
+# The package with its dev extras, plus two real plugins: the test plugin and the LSP example.
+$(STAMP): pyproject.toml tests/sample_plugin/pyproject.toml examples/custom-codec/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e tests/sample_plugin
+	$(BIN)/python -m pip install -q -e '.[dev]' -e tests/sample_plugin -e examples/custom-codec
 	touch $@
 
 # Racket comes from the system packages (Debian: racket 8.7); installed when we are root.
@@ -63,9 +64,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict examples/custom-codec
 
 pytest: $(STAMP) children
 	$(BIN)/pytest
+	$(BIN)/pytest -q examples/custom-codec/tests
 
 test: lint typecheck go-test racket-test pytest
 

@@ -205,9 +205,7 @@ class LambdaHandler:
         self.bridge = bridge
         self.margin = float(margin)
         self.map_request: RequestMapper = request if request is not None else default_request(bridge.codec)
-        self.map_response: ResponseMapper = (
-            response if callable(response) else default_response(bridge.codec, response)
-        )
+        self.map_response: ResponseMapper = response if callable(response) else default_response(bridge.codec, response)
 
     @property
     def pid(self) -> int | None:

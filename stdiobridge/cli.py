@@ -59,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="send messages (one per input line) and print the responses (one per line)",
-        description="Each input line is one message: JSON for jsonl and msgpack, text for lines, the "
-        "line's bytes for lenprefix. Each response is printed on its own line the same way.",
+        description="Each input line is one message: JSON for codecs of JSON-like values (jsonl, msgpack, "
+        "most plugins), text for lines, the line's bytes for lenprefix. Each response is printed on its "
+        "own line the same way.",
     )
     child_options(run)
     run.add_argument("--input", "-i", help="read messages from this file instead of stdin")
@@ -112,20 +113,20 @@ def _bridge(args: argparse.Namespace, command: list[str]) -> Bridge:
 
 
 def _parse_line(codec: Codec[Any], line: str) -> Any:
-    if codec.name in ("jsonl", "msgpack"):
+    if codec.kind == "json":
         try:
             return orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise ConfigError(f"input line is not JSON ({exc}): {line[:80]!r}") from None
-    if codec.name == "lenprefix":
+    if codec.kind == "bytes":
         return line.encode()
     return line
 
 
 def _show(codec: Codec[Any], value: Any) -> str:
-    if isinstance(value, bytes) and codec.name == "lenprefix":
+    if isinstance(value, bytes) and codec.kind == "bytes":
         return value.decode("utf-8", "replace")
-    if isinstance(value, str) and codec.name == "lines":
+    if isinstance(value, str) and codec.kind == "text":
         return value
     return orjson.dumps(value, default=_jsonable).decode()
 
@@ -238,9 +239,9 @@ def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
 
 
 def _default_message(codec: Codec[Any]) -> Any:
-    if codec.name == "lenprefix":
+    if codec.kind == "bytes":
         return b"x" * 100
-    if codec.name in ("jsonl", "msgpack"):
+    if codec.kind == "json":
         return {"id": 1, "data": "x" * 80}
     return "x" * 100
 

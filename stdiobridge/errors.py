@@ -87,6 +87,14 @@ class ProtocolError(BridgeError):
         self.excerpt = excerpt
         self.messages: list[Any] = []
 
+    def again(self) -> ProtocolError:
+        """The same error for a later ``feed`` of a broken decoder: no messages ride on it twice."""
+        err = type(self).__new__(type(self))
+        err.__dict__.update(self.__dict__)
+        err.args = self.args
+        err.messages = []
+        return err
+
 
 class DecodeError(ProtocolError):
     """A frame arrived whole but its content is not valid for the codec."""

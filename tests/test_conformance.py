@@ -113,3 +113,10 @@ def test_cli_exit_status_and_report() -> None:
     )
     assert bad.returncode == 1
     assert "FAIL" in bad.stdout and "does NOT conform" in bad.stdout
+
+
+def test_a_plugin_codec_is_checked_through_its_kind() -> None:
+    """The LSP example plugin (installed by make test) declares JSON messages; the kit knows no more."""
+    child = [sys.executable, str(ROOT / "examples" / "custom-codec" / "tests" / "lsp_echo_child.py")]
+    results = run_checks(child, "lsp", examples=20, timeout=20)
+    assert all(r.passed for r in results), format_report(child, "lsp", results)

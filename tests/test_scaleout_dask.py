@@ -21,16 +21,18 @@ pytest.importorskip("distributed", reason="the dask extra is not installed: pip 
 
 from distributed import Client, LocalCluster
 
-from stdiobridge import BridgeError, BridgeSpec
+from stdiobridge import BridgeError, BridgeSpec, ChildExited, SpawnError
 from stdiobridge.scaleout import WorkerInfo
 from stdiobridge.scaleout.dask import (
     BridgePlugin,
     imap_batches,
     map_batches,
     register,
+    unregister,
     worker_info,
 )
 
+from childprogs import faulty
 from helpers import running, state, wait_gone
 
 CHILD = Path(__file__).resolve().parent.parent / "build" / "children" / "go-jsonl"
@@ -57,6 +59,10 @@ def _gone_from_proc(pid: int, within: float = 10.0) -> bool:
     while state(pid) is not None and time.monotonic() < end:
         time.sleep(0.05)
     return state(pid) is None
+
+
+def _scheduler_plugins(dask_scheduler: Any) -> set[str]:
+    return set(dask_scheduler.worker_plugins)
 
 
 @dataclass
@@ -123,6 +129,24 @@ def test_one_child_per_worker_alive_and_distinct(dask_cluster: Cluster) -> None:
 def test_tasks_without_the_plugin_fail_clearly(dask_cluster: Cluster) -> None:
     with pytest.raises(BridgeError, match="no stdiobridge plugin named 'absent'"):
         map_batches(dask_cluster.client, EVENTS[:10], name="absent")
+
+
+def test_a_child_that_cannot_start_fails_registration(dask_cluster: Cluster) -> None:
+    with pytest.raises(SpawnError, match="does-not-exist"):
+        register(dask_cluster.client, BridgeSpec.of(["/does-not-exist/child"], codec="jsonl"), name="broken")
+    plugins: set[str] = dask_cluster.client.run_on_scheduler(_scheduler_plugins)  # type: ignore[no-untyped-call]
+    assert "broken" not in plugins and "stdiobridge" in plugins, "the broken plugin was removed again"
+
+
+def test_bridge_errors_reach_the_caller_with_the_results_before_them(dask_cluster: Cluster) -> None:
+    client = dask_cluster.client
+    spec = BridgeSpec.of(faulty("crash-before-reply"), codec="lines")
+    with pytest.raises(ChildExited, match="status 3") as caught:
+        map_batches(client, ["a", "b", "c!", "d"], batch_size=2, spec=spec, name="crashy")
+    assert list(caught.value.results) == ["a", "b"]
+    assert map_batches(client, ["e", "f"], spec=spec, name="crashy") == ["e", "f"], "a new child on the next batch"
+    unregister(client, name="crashy")
+    assert len(worker_info(client, name="crashy")) == 0, "unregistering closed the children"
 
 
 def test_worker_sigkilled_mid_run_still_answers_every_event(dask_cluster: Cluster) -> None:

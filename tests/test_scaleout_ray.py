@@ -23,7 +23,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'stdiobridge[ray]'")
 
-from stdiobridge import BridgeClosed, BridgeSpec  # noqa: E402
+from stdiobridge import BridgeClosed, BridgeSpec, ChildExited, SpawnError  # noqa: E402
 from stdiobridge.scaleout import BatchLost, WorkerInfo  # noqa: E402
 from stdiobridge.scaleout.ray import RayBridgePool  # noqa: E402
 
@@ -141,6 +141,19 @@ def test_retry_false_turns_a_lost_batch_into_batch_lost(cluster: None) -> None:
         assert lossy.map(events[1:]) == events[1:], "the actor restarted; later batches go through"
         children = [info.child_pid for info in lossy.info()]
     assert all(pid is not None and _gone_from_proc(pid) for pid in children)
+
+
+def test_a_child_that_cannot_start_fails_the_constructor(cluster: None) -> None:
+    with pytest.raises(SpawnError, match="does-not-exist"):
+        RayBridgePool(BridgeSpec.of(["/does-not-exist/child"], codec="jsonl"), size=1, ready_timeout=60)
+
+
+def test_bridge_errors_reach_the_caller_with_the_results_before_them(cluster: None) -> None:
+    with RayBridgePool(BridgeSpec.of(faulty("crash-before-reply"), codec="lines"), size=1, batch_size=2) as crashy:
+        with pytest.raises(ChildExited, match="status 3") as caught:
+            crashy.map(["a", "b", "c!", "d"])
+        assert list(caught.value.results) == ["a", "b"]
+        assert crashy.map(["e", "f"]) == ["e", "f"], "the bridge starts a new child on the next batch"
 
 
 def test_close_leaves_no_child_running(pool: RayBridgePool) -> None:

@@ -26,7 +26,9 @@ class Decoder(ABC, Generic[M]):
     ``feed`` raises a ``ProtocolError`` subclass (and only that) when the bytes
     break the codec; messages completed earlier in the same call ride on the
     exception's ``messages``. After that the decoder is unusable: every further
-    ``feed`` raises the same error again.
+    ``feed`` raises the same error again (``error.again()``: with no messages, so
+    none is delivered twice). ``buffered`` is 0 exactly when the bytes fed so far
+    end on a frame boundary.
     """
 
     __slots__ = ()
@@ -51,6 +53,9 @@ class Codec(ABC, Generic[M]):
     """
 
     name: ClassVar[str]
+    #: What a message is, for tools that read messages from text (``stdiobridge run``,
+    #: the conformance kit): ``"json"`` (any JSON value), ``"text"`` (str) or ``"bytes"``.
+    kind: ClassVar[str] = "json"
     max_frame: int
 
     def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:

@@ -43,7 +43,7 @@ class LenPrefixDecoder(Decoder[bytes]):
                 return []
             return self._finish_part(data, rest)
         if self._error is not None:
-            raise self._error
+            raise self._error.again()
         buf = self._buf
         if not buf and self._need < 0 and len(data) > self._width:
             # Fast path: exactly one whole frame in one chunk, the usual request/response case.
@@ -110,6 +110,7 @@ class LenPrefixCodec(Codec[bytes]):
     ``byteorder`` (``big`` or ``little``; default big), ``max_frame``."""
 
     name = "lenprefix"
+    kind = "bytes"
 
     def __init__(self, *, width: int = 4, byteorder: str = "big", max_frame: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_frame=max_frame)

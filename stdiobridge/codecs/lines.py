@@ -37,7 +37,7 @@ class LineDecoder(LineBuffer, Decoder[M]):
 
     def feed(self, data: bytes) -> list[M]:
         if self._error is not None:
-            raise self._error
+            raise self._error.again()
         if not self._buf:
             # Fast path: one whole line in one chunk, the usual request/response case.
             nl = data.find(b"\n")
@@ -74,6 +74,7 @@ class LinesCodec(Codec[str]):
     ``errors`` (as for ``bytes.decode``, default ``strict``), ``max_frame``."""
 
     name = "lines"
+    kind = "text"
 
     def __init__(self, *, encoding: str = "utf-8", errors: str = "strict", max_frame: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_frame=max_frame)

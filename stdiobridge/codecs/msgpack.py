@@ -109,7 +109,7 @@ class MsgpackDecoder(Decoder[Any]):
             self._size = None
             data = joined
         elif self._error is not None:
-            raise self._error
+            raise self._error.again()
         elif self._fed == self._boundary and data and data[0] in _SIZED:
             size = declared_size(data[:9])
             self._refuse_oversize(size, data)

@@ -47,7 +47,11 @@ PLUGIN_NAME = "stdiobridge"
 
 
 class BridgePlugin(WorkerPlugin):
-    """One bridge per worker process: started in ``setup``, closed in ``teardown``."""
+    """One bridge per worker process: started in ``setup``, closed in ``teardown``.
+
+    Safe with several threads per worker: they share the bridge, which is
+    thread-safe and runs one ``call_many`` at a time on the child.
+    """
 
     def __init__(self, spec: BridgeSpec, name: str = PLUGIN_NAME) -> None:
         if not isinstance(spec, BridgeSpec):
@@ -72,8 +76,9 @@ class BridgePlugin(WorkerPlugin):
 class _Batch:
     """An opaque box for a batch or its responses, shipped as one pickle.
 
-    Dask walks a bare list item by item (to size and serialise it), which costs
-    ~45 ms per 1000 small responses, ten times the task itself; a box costs nothing.
+    Measured on a 2-core machine: a task returning a bare list of 1000 small dicts
+    took ~45 ms more than one returning them boxed (Dask handles a bare list as a
+    collection); the box makes a 1000-event task ~5x cheaper.
     """
 
     __slots__ = ("events",)
@@ -103,11 +108,13 @@ def _run_batch(batch: _Batch, name: str) -> _Batch:
 
 
 def _installed_spec(name: str, dask_worker: Worker) -> BridgeSpec | None:
+    """(Runs on a worker.) The spec of the plugin ``name`` there, to skip a needless re-registration."""
     plugin = dask_worker.plugins.get(name)
     return plugin.spec if isinstance(plugin, BridgePlugin) else None
 
 
 def _worker_info(name: str, dask_worker: Worker) -> WorkerInfo | None:
+    """(Runs on a worker.) Its pid, its child's pid and counters, or ``None`` without a started plugin."""
     plugin = dask_worker.plugins.get(name)
     if not isinstance(plugin, BridgePlugin) or plugin.bridge is None:
         return None
@@ -116,8 +123,17 @@ def _worker_info(name: str, dask_worker: Worker) -> WorkerInfo | None:
 
 
 def register(client: Client, spec: BridgeSpec, name: str = PLUGIN_NAME) -> None:
-    """Install the plugin on every worker, present and future (replacing one of the same name)."""
-    client.register_plugin(BridgePlugin(spec, name), name=name)
+    """Install the plugin on every worker, present and future (replacing one of the same name).
+
+    Raises what ``setup`` raised (e.g. ``SpawnError``) if a worker cannot start
+    its child; the plugin is then removed again, so new workers do not try it.
+    """
+    try:
+        client.register_plugin(BridgePlugin(spec, name), name=name)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            unregister(client, name)
+        raise
 
 
 def unregister(client: Client, name: str = PLUGIN_NAME) -> None:

@@ -30,7 +30,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 
-from ..errors import BridgeClosed, BridgeError
+from ..errors import BridgeClosed, BridgeError, SpawnError
 from ..spec import BridgeSpec
 from . import DEFAULT_BATCH_SIZE, BatchLost, WorkerInfo, batched, check_batching
 
@@ -92,7 +92,10 @@ class RayBridgePool:
     ``max_task_retries`` bounds the re-runs of one batch when ``retry``.
     ``actor_options`` go to Ray's ``.options`` (``num_cpus``, ``resources``,
     ``scheduling_strategy``, ...). ``ready_timeout``: seconds to wait for every
-    actor's child to start; a child that cannot start fails the constructor.
+    actor's child to start; a child that cannot start fails the constructor with
+    ``SpawnError``. A bridge error inside a batch (``ChildExited``, ``CallTimeout``,
+    ...) is not retried: it reaches the caller as Ray's ``RayTaskError`` that is
+    also an instance of the original class, so ``except ChildExited`` works.
     """
 
     def __init__(
@@ -127,6 +130,11 @@ class RayBridgePool:
         self._actors: list[Any] = [_RemoteBridgeActor.options(**options).remote(spec) for _ in range(size)]
         try:
             ray.get([actor.info.remote() for actor in self._actors], timeout=ready_timeout)
+        except RayActorError as exc:
+            self.close(timeout=0)
+            if exc.actor_init_failed:
+                raise SpawnError(f"a Ray actor could not build or start its bridge: {exc}") from exc
+            raise
         except BaseException:
             self.close(timeout=0)
             raise
