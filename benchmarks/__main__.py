@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import bridge, codecs, concurrency
+from . import bridge, codecs, concurrency, scaleout
 from .common import machine
 
 
@@ -15,6 +15,8 @@ def main() -> int:
     ok &= bridge.main()
     print()
     ok &= concurrency.main()
+    print()
+    ok &= scaleout.main()
     return 0 if ok else 1
 
 

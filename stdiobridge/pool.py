@@ -102,32 +102,53 @@ class BridgePool:
             self._release(i)
 
     def map(
-        self, messages: Iterable[Any], timeout: float | None = None, *, return_exceptions: bool = False
+        self,
+        messages: Iterable[Any],
+        timeout: float | None = None,
+        *,
+        chunksize: int = 1,
+        return_exceptions: bool = False,
     ) -> list[Any]:
         """Responses to ``messages``, in order, computed by all children at once.
 
-        A failed request raises its error once every request has finished (the
-        first failure by position), or, with ``return_exceptions``, stands in the
-        result list in place of its response; other requests are unaffected.
+        Each child's worker takes ``chunksize`` messages at a time: 1 isolates every
+        request (a crash fails only the request that caused it); more pipelines
+        them with ``call_many`` (much faster for small requests), but a child that
+        dies fails the rest of its chunk too, since those requests were delivered
+        and are never re-sent. A failed request raises its error once every
+        request has finished (the first failure by position), or, with
+        ``return_exceptions``, stands in the result list in place of its response.
         """
+        if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
+            raise ConfigError(f"option 'chunksize' must be an integer >= 1; got {chunksize!r}")
+        with self._lock:
+            if self._closed:
+                raise BridgeClosed(f"{self!r} is closed")
         items = list(messages)
         results: list[Any] = [None] * len(items)
         failed: list[bool] = [False] * len(items)
-        cursor = iter(range(len(items)))
+        starts = iter(range(0, len(items), chunksize))
         take = threading.Lock()
 
         def work(i: int) -> None:
             bridge = self.bridges[i]
             while True:
                 with take:
-                    index = next(cursor, None)
-                if index is None:
+                    start = next(starts, None)
+                if start is None:
                     return
+                end = min(start + chunksize, len(items))
                 try:
-                    results[index] = bridge.call(items[index], timeout)
+                    if end - start == 1:
+                        results[start] = bridge.call(items[start], timeout)
+                    else:
+                        results[start:end] = bridge.call_many(items[start:end], timeout)
                 except BridgeError as exc:
-                    results[index] = exc
-                    failed[index] = True
+                    done = len(exc.results) if end - start > 1 else 0
+                    results[start : start + done] = exc.results[:done]
+                    for k in range(start + done, end):
+                        results[k] = exc
+                        failed[k] = True
 
         workers = [threading.Thread(target=work, args=(i,), name=f"stdiobridge-pool-{i}") for i in range(self.size)]
         for w in workers:

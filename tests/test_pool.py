@@ -40,6 +40,19 @@ def test_one_child_crashing_on_a_payload_fails_only_that_request() -> None:
         assert list(info.value.results) == ["a"]
 
 
+def test_chunked_map_pipelines_and_a_crash_fails_only_its_chunk() -> None:
+    with sb.BridgePool(faulty("crash-before-reply"), size=2, timeout=20) as pool:
+        msgs = [f"m{i}" for i in range(1000)]
+        assert pool.map(msgs, chunksize=100) == msgs
+        msgs[250] = "poison!"
+        results = pool.map(msgs, chunksize=100, return_exceptions=True)
+        bad = [i for i, r in enumerate(results) if isinstance(r, sb.BridgeError)]
+        assert 250 in bad and set(bad) <= set(range(250, 300))  # at most the rest of its chunk
+        assert all(results[i] == msgs[i] for i in range(1000) if i not in bad)
+        with pytest.raises(sb.ConfigError, match="chunksize"):
+            pool.map(msgs, chunksize=0)
+
+
 def test_call_routes_to_an_idle_child() -> None:
     with sb.BridgePool(faulty("late", 0.5), size=2, timeout=10) as pool:
         busy = threading.Thread(target=pool.call, args=("slow!",))

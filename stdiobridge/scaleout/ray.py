@@ -23,12 +23,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
 from ..errors import BridgeClosed, BridgeError, SpawnError
 from ..spec import BridgeSpec
@@ -87,7 +88,10 @@ class RayBridgePool:
     child round trip, so batching is what makes this worth it). ``max_in_flight``:
     batches submitted and not yet consumed (default ``2 * size``: each actor has
     one running and one queued); it bounds memory in ``imap``. ``retry``: re-run a
-    batch whose actor died (at least once) or raise ``BatchLost`` (at most once).
+    batch whose actor died (at least once) or raise ``BatchLost`` (at most once;
+    Ray cannot tell whether a lost batch ran, so one sent while its actor was
+    already restarting is reported lost too; after a loss the pool waits for
+    that actor to be back before sending it more).
     ``max_restarts`` (Ray's; -1: always) restarts dead actors either way;
     ``max_task_retries`` bounds the re-runs of one batch when ``retry``.
     ``actor_options`` go to Ray's ``.options`` (``num_cpus``, ``resources``,
@@ -126,7 +130,9 @@ class RayBridgePool:
             "max_task_retries": max_task_retries if retry else 0,
             **(actor_options or {}),
         }
+        self.ready_timeout = ready_timeout
         self._closed = False
+        self._suspect: set[int] = set()  # actors that lost a batch: wait until they are back before reuse
         self._actors: list[Any] = [_RemoteBridgeActor.options(**options).remote(spec) for _ in range(size)]
         try:
             ray.get([actor.info.remote() for actor in self._actors], timeout=ready_timeout)
@@ -179,6 +185,9 @@ class RayBridgePool:
                 yield self._collect(pending.popleft(), load)
             self._check_open()
             actor = min(range(len(load)), key=load.__getitem__)
+            if actor in self._suspect:
+                self._ping(actor)  # a restarting actor would refuse the batch (retry=False) or hold it
+                self._suspect.discard(actor)
             ref = self._actors[actor].call_many.remote(batch)
             pending.append(_InFlight(index, first_event, len(batch), actor, ref))
             load[actor] += 1
@@ -192,6 +201,7 @@ class RayBridgePool:
         try:
             result: list[Any] = ray.get(job.ref)
         except RayActorError as exc:
+            self._suspect.add(job.actor)
             span = f"events {job.first_event}..{job.first_event + job.size - 1}"
             if self.retry:
                 why = "its actor died and the batch was retried max_task_retries times without success"
@@ -213,8 +223,22 @@ class RayBridgePool:
     def info(self, timeout: float | None = 60.0) -> list[WorkerInfo]:
         """Each actor's pid, its child's pid and its bridge's counters, in actor order."""
         self._check_open()
-        infos: list[WorkerInfo] = ray.get([actor.info.remote() for actor in self._actors], timeout=timeout)
-        return infos
+        return [self._ping(i, timeout) for i in range(len(self._actors))]
+
+    def _ping(self, index: int, timeout: float | None = None) -> WorkerInfo:
+        """Actor ``index``'s report, waiting while it restarts (a ping is safe to repeat)."""
+        limit = self.ready_timeout if timeout is None else timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                info: WorkerInfo = ray.get(self._actors[index].info.remote(), timeout=remaining)
+            except ActorUnavailableError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
+                continue
+            return info
 
     @property
     def actors(self) -> list[Any]:
