@@ -16,7 +16,7 @@ GO_SOURCES := $(shell find protocols/go -name '*.go' -o -name 'go.mod' -o -name 
 RACKET_SOURCES := $(wildcard protocols/racket/*.rkt)
 VECTORS := $(wildcard protocols/vectors/*.json)
 
-.PHONY: all test lint typecheck pytest children go-test racket-test bench demo racket clean
+.PHONY: all test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
 
 all: test
 
@@ -59,8 +59,8 @@ racket-test: racket
 	raco test protocols/racket
 
 lint: $(STAMP)
-	$(BIN)/ruff check stdiobridge tests benchmarks examples
-	$(BIN)/ruff format --check stdiobridge tests benchmarks examples
+	$(BIN)/ruff check stdiobridge tests benchmarks examples tools
+	$(BIN)/ruff format --check stdiobridge tests benchmarks examples tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -78,6 +78,10 @@ bench: $(STAMP) children
 # The origin scenario: a Racket program behind the Lambda handler, under AWS's emulator.
 demo: $(STAMP) children
 	$(BIN)/python examples/lambda-racket/demo.py
+
+# A deployable Lambda bundle of the Racket example (examples/lambda-racket/bundle.zip).
+bundle: $(STAMP) children
+	$(MAKE) -C examples/lambda-racket bundle
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

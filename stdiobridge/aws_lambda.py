@@ -12,14 +12,19 @@ Two ways to use it:
   ``STDIOBRIDGE_CONFIG`` (a TOML file; relative paths are taken from
   ``LAMBDA_TASK_ROOT``), or ``STDIOBRIDGE_COMMAND`` + ``STDIOBRIDGE_CODEC`` (a
   relative command like ``./app`` is taken from ``LAMBDA_TASK_ROOT`` too), or a
-  ``stdiobridge.toml`` at the root of the deployment package.
+  ``stdiobridge.toml`` at the root of the deployment package. The handler's own
+  options: ``STDIOBRIDGE_LAMBDA_RESPONSE`` (``json`` or ``text``),
+  ``STDIOBRIDGE_LAMBDA_MARGIN`` (seconds), ``STDIOBRIDGE_LAMBDA_WARMUP`` (the
+  JSON text of an event sent once during init, so that the child's own start-up
+  is paid there and not by the first invocation).
 
 Each invocation sends ``{"event": event, "context": {...}}`` (see
 ``context_fields``): as the value itself on ``jsonl``/``msgpack``, as its JSON text
-on ``lines``, as its JSON bytes on ``lenprefix``. The answer comes back as is on
-the structured codecs and as text on ``lines``/``lenprefix`` (``response="json"``
-parses it). Both mappings can be replaced. Every call is bounded by the
-invocation's remaining time minus ``margin``, so a stuck child ends as a clean
+on ``lines``, as its JSON bytes on ``lenprefix`` (and likewise on plugin codecs
+by their ``kind``). The answer comes back as is on the structured codecs and as
+text on ``lines``/``lenprefix`` (``response="json"`` parses it). Both mappings
+can be replaced. Every call is bounded by the invocation's remaining time minus
+``margin`` (default 0.5 s, see ``DEFAULT_MARGIN``), so a stuck child ends as a clean
 ``CallTimeout`` (and a fresh child for the next invocation) before Lambda kills
 the whole environment. A child that died between invocations is replaced before
 the next request is written. Errors are the bridge's typed exceptions, so Lambda
@@ -39,13 +44,14 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from .bridge import Bridge
-from .codecs import Codec, CodecSpec, LenPrefixCodec, LinesCodec
+from .codecs import Codec, CodecSpec
 from .config import ENV_PREFIX, Settings, load_config
 from .errors import CallTimeout, ConfigError, DecodeError, EncodeError, excerpt_of
 
 __all__ = [
     "DEFAULT_MARGIN",
     "HANDLER_NAME",
+    "NO_WARMUP",
     "LambdaContext",
     "LambdaHandler",
     "RequestMapper",
@@ -53,8 +59,11 @@ __all__ = [
     "context_fields",
     "default_request",
     "default_response",
+    "environment_configured",
     "handler",
+    "handler_options_from_environment",
     "make_handler",
+    "settings_from_environment",
 ]
 
 log = logging.getLogger("stdiobridge.aws_lambda")
@@ -86,6 +95,16 @@ class LambdaContext(Protocol):
 
 RequestMapper = Callable[[Any, Any], Any]
 ResponseMapper = Callable[[Any], Any]
+
+
+class _Unset:
+    """The type of ``NO_WARMUP``: no warm-up event (``None`` is a valid event, JSON null)."""
+
+    def __repr__(self) -> str:
+        return "NO_WARMUP"
+
+
+NO_WARMUP = _Unset()
 
 
 def context_fields(context: Any) -> dict[str, Any] | None:
@@ -125,11 +144,17 @@ def _json_bytes(value: Any) -> bytes:
         raise EncodeError(f"the Lambda request cannot be written as JSON: {exc}") from None
 
 
+def _kind(codec: Codec[Any]) -> str:
+    """What the codec's messages are: ``"text"`` (lines), ``"bytes"`` (lenprefix) or ``"json"`` (values)."""
+    return str(getattr(codec, "kind", "json"))
+
+
 def default_request(codec: Codec[Any]) -> RequestMapper:
-    """The built-in request mapping for ``codec``: JSON text on ``lines``, JSON bytes on ``lenprefix``, else the map."""
-    if isinstance(codec, LinesCodec):
+    """The built-in request mapping: JSON text on text codecs (lines), JSON bytes on bytes codecs (lenprefix), else the map."""
+    kind = _kind(codec)
+    if kind == "text":
         return lambda event, context: _json_bytes(_envelope(event, context)).decode()
-    if isinstance(codec, LenPrefixCodec):
+    if kind == "bytes":
         return lambda event, context: _json_bytes(_envelope(event, context))
     return _envelope
 
@@ -178,7 +203,7 @@ def default_response(codec: Codec[Any], mode: Literal["json", "text"] | None = N
         return _to_text
     if mode is not None:
         raise ConfigError(f"response must be 'json', 'text', a callable or None; got {mode!r}")
-    if isinstance(codec, (LinesCodec, LenPrefixCodec)):
+    if _kind(codec) in ("text", "bytes"):
         return _as_text
     return lambda message: message
 
@@ -212,23 +237,33 @@ class LambdaHandler:
         """The current child's pid (it changes when a child is replaced)."""
         return self.bridge.pid
 
+    def _own_limit(self) -> float | None:
+        """The bridge's own limit for the next call: ``startup_timeout`` for a child yet to answer, else ``timeout``."""
+        bridge = self.bridge
+        child = getattr(bridge, "_child", None)  # Bridge has no public "next call's limit" yet
+        fresh = child is None or bool(getattr(child, "fresh", False))
+        if fresh and bridge.startup_timeout:
+            return bridge.startup_timeout
+        return bridge.timeout
+
     def call_timeout(self, context: Any) -> float | None:
-        """Seconds this invocation's call may take: remaining time minus ``margin``, capped by the bridge's timeout.
+        """Seconds this invocation's call may take: remaining time minus ``margin``, capped by the bridge's limit.
 
         Raises ``CallTimeout`` at once (nothing sent, the child kept) when no
-        more than ``margin`` remains. Without a context: the bridge's timeout.
+        more than ``margin`` remains. Without a context: ``None`` (the bridge's
+        own ``timeout``/``startup_timeout`` apply).
         """
         remaining_of = getattr(context, "get_remaining_time_in_millis", None)
         if not callable(remaining_of):
-            return self.bridge.timeout
-        remaining = remaining_of() / 1000.0
+            return None
+        remaining = float(remaining_of()) / 1000.0
         budget = remaining - self.margin
         if budget <= 0:
             raise CallTimeout(
                 f"only {remaining:.3f} s of the invocation remain, not more than the margin of {self.margin:g} s: "
                 "the request was not sent (raise the function's timeout, or lower margin=)"
             )
-        limit = self.bridge.timeout
+        limit = self._own_limit()
         return budget if limit is None else min(limit, budget)
 
     def __call__(self, event: Any, context: Any = None) -> Any:
@@ -238,7 +273,8 @@ class LambdaHandler:
         try:
             answer = self.bridge.call(message, timeout=timeout)
         except CallTimeout as err:
-            if context is not None and err.args:
+            limit = self._own_limit()
+            if timeout is not None and (limit is None or timeout < limit) and err.args:
                 err.args = (
                     f"{err.args[0]}\n(the limit was the invocation's remaining time minus margin={self.margin:g} s)",
                 )
@@ -315,6 +351,7 @@ def make_handler(
     request: RequestMapper | None = None,
     response: ResponseMapper | Literal["json", "text"] | None = None,
     margin: float = DEFAULT_MARGIN,
+    warmup: Any = NO_WARMUP,
     **bridge_options: Any,
 ) -> LambdaHandler:
     """Start the child now (call this at module level: Lambda's init phase) and return the invocation handler.
@@ -326,6 +363,9 @@ def make_handler(
     override the configuration. ``request(event, context) -> message`` and
     ``response(message) -> result`` (or ``"json"``/``"text"``) replace the
     built-in mappings; ``margin``: seconds kept free before the deadline.
+    ``warmup``: an event handled once now (context ``None``, answer discarded),
+    so that a slow-starting child (a Racket binary: ~0.3-0.5 s) is ready before
+    the first invocation; its failure fails the init.
     """
     if command is None:
         settings = settings_from_environment() if config is None else load_config(config)
@@ -341,7 +381,39 @@ def make_handler(
     lambda_handler = LambdaHandler(bridge, request=request, response=response, margin=margin)
     _route_child_stderr()
     bridge.start()
+    if warmup is not NO_WARMUP:
+        started = time.perf_counter()
+        try:
+            lambda_handler(warmup, None)
+        except BaseException:
+            bridge.close()
+            raise
+        log.info("warm-up answered in %.1f ms", (time.perf_counter() - started) * 1000)
     return lambda_handler
+
+
+def handler_options_from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``response``, ``margin`` and ``warmup`` for ``make_handler`` from ``STDIOBRIDGE_LAMBDA_*``."""
+    env = os.environ if env is None else env
+    options: dict[str, Any] = {}
+    response = env.get(f"{ENV_PREFIX}LAMBDA_RESPONSE", "").strip().lower()
+    if response:
+        if response not in ("json", "text"):
+            raise ConfigError(f"{ENV_PREFIX}LAMBDA_RESPONSE must be 'json' or 'text'; got {response!r}")
+        options["response"] = response
+    margin = env.get(f"{ENV_PREFIX}LAMBDA_MARGIN", "").strip()
+    if margin:
+        try:
+            options["margin"] = float(margin)
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}LAMBDA_MARGIN must be seconds (e.g. 0.5); got {margin!r}") from None
+    warmup = env.get(f"{ENV_PREFIX}LAMBDA_WARMUP")
+    if warmup is not None and warmup.strip():
+        try:
+            options["warmup"] = orjson.loads(warmup)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigError(f"{ENV_PREFIX}LAMBDA_WARMUP must be the JSON text of an event ({exc})") from None
+    return options
 
 
 class _EnvironmentHandler:
@@ -353,7 +425,7 @@ class _EnvironmentHandler:
     def configure(self) -> LambdaHandler:
         """Build the handler from the environment now (and start its child), once."""
         if self.inner is None:
-            self.inner = make_handler()
+            self.inner = make_handler(**handler_options_from_environment())
         return self.inner
 
     @property

@@ -30,7 +30,7 @@ def main() -> int:
             os._exit(3)
         if fault == "hang":
             time.sleep(3600)
-        if fault == "grandchild":
+        if fault == "grandchild" and isinstance(event, dict):
             grandchild = subprocess.Popen(["sleep", "300"])
             with open(event["pidfile"], "w") as fh:
                 json.dump({"child": os.getpid(), "grandchild": grandchild.pid}, fh)
