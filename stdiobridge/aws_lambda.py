@@ -239,12 +239,7 @@ class LambdaHandler:
 
     def _own_limit(self) -> float | None:
         """The bridge's own limit for the next call: ``startup_timeout`` for a child yet to answer, else ``timeout``."""
-        bridge = self.bridge
-        child = getattr(bridge, "_child", None)  # Bridge has no public "next call's limit" yet
-        fresh = child is None or bool(getattr(child, "fresh", False))
-        if fresh and bridge.startup_timeout:
-            return bridge.startup_timeout
-        return bridge.timeout
+        return self.bridge.next_call_timeout
 
     def call_timeout(self, context: Any) -> float | None:
         """Seconds this invocation's call may take: remaining time minus ``margin``, capped by the bridge's limit.

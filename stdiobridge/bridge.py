@@ -178,6 +178,14 @@ class Bridge:
         return self._closed
 
     @property
+    def next_call_timeout(self) -> float | None:
+        """The limit a call without its own ``timeout`` gets now (``startup_timeout`` for a fresh child)."""
+        child = self._child
+        if child is None:
+            return self.startup_timeout or self.timeout
+        return self._default_timeout(child)
+
+    @property
     def stats(self) -> BridgeStats:
         return self._sup.snapshot()
 

@@ -6,6 +6,7 @@ Bad input gives one clear line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import subprocess
 import sys
@@ -98,7 +99,7 @@ def _codec_arg(text: str | None) -> Any:
     return text
 
 
-def _bridge(args: argparse.Namespace, command: list[str]) -> Bridge:
+def _bridge(args: argparse.Namespace, command: list[str], *, stderr: str = "inherit") -> Bridge:
     options: dict[str, Any] = {}
     if args.config or not command:
         settings = load_config(args.config)
@@ -108,7 +109,7 @@ def _bridge(args: argparse.Namespace, command: list[str]) -> Bridge:
         options["codec"] = _codec_arg(args.codec)
     if args.timeout is not None:
         options["timeout"] = args.timeout
-    options.setdefault("stderr", "inherit")
+    options.setdefault("stderr", stderr)
     return Bridge(command, **options)
 
 
@@ -188,13 +189,11 @@ def _fmt(seconds: float) -> str:
 
 
 def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
-    args_stderr = "discard"
-    with _bridge(args, command) as br:
-        br._spawn_options["stderr"] = args_stderr
+    with _bridge(args, command, stderr="discard") as br:
         codec = br.codec
         message = _parse_line(codec, args.message) if args.message else _default_message(codec)
         frame = codec.encode(message)
-        argv = list(br.command) if not isinstance(br.command, str) else br.command.split()
+        argv = shlex.split(br.command) if isinstance(br.command, str) else list(br.command)
         br.call(message)  # warm: the child is up
         lat: list[float] = []
         started = time.monotonic()
