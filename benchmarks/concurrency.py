@@ -63,9 +63,7 @@ def async_vs_sync(rounds: int = 7, n: int = 2000) -> tuple[list[object], bool]:
 
 def awaiters_vs_hand_pipeline(rounds: int = 5, count: int = 50_000, awaiters: int = 64) -> tuple[list[object], bool]:
     command = child("go", "lines")
-    codec = sb.get_codec("lines")
     msgs = [sample("lines", 100, i) for i in range(count)]
-    frames = [codec.encode(m) for m in msgs]
 
     async def run(br: sb.AsyncBridge) -> float:
         it = iter(msgs)
@@ -84,7 +82,7 @@ def awaiters_vs_hand_pipeline(rounds: int = 5, count: int = 50_000, awaiters: in
     ratios, hands, asyncs = [], [], []
     for _ in range(rounds):
         start = time.perf_counter()
-        hand_pipeline(command, frames, "lines")
+        hand_pipeline(command, msgs, "lines")
         h = count / (time.perf_counter() - start)
         a = loop.run_until_complete(run(abr))
         hands.append(h)

@@ -16,13 +16,18 @@ _STREAMED = 1 << 16  # payloads still missing more than this are collected as pi
 
 
 class LenPrefixDecoder(Decoder[bytes]):
-    """Reads a prefix, then waits for exactly that many bytes; linear in bytes fed."""
+    """Reads a prefix, then waits for exactly that many bytes; linear in bytes fed.
 
-    __slots__ = ("_buf", "_error", "_have", "_max", "_need", "_parts", "_unpack", "_width")
+    Between calls it holds either a short tail (a partial prefix or a payload that
+    is nearly whole) or, for a large payload, the pieces received so far, joined
+    once when the payload is whole.
+    """
+
+    __slots__ = ("_error", "_have", "_max", "_need", "_parts", "_tail", "_unpack", "_width")
 
     def __init__(self, header: struct.Struct, max_frame: int) -> None:
-        self._buf = bytearray()
-        self._need = -1  # payload length once the prefix of the current frame is read
+        self._tail = b""  # bytes after the last whole frame (a partial prefix or payload)
+        self._need = -1  # payload length once the prefix of the frame in ``_parts`` is read
         self._parts: list[bytes] = []  # a large payload arriving in pieces, joined once whole
         self._have = 0
         self._unpack = header.unpack_from
@@ -32,7 +37,7 @@ class LenPrefixDecoder(Decoder[bytes]):
 
     @property
     def buffered(self) -> int:
-        return len(self._buf) + self._have + (self._width if self._need >= 0 else 0)
+        return len(self._tail) + self._have + (self._width if self._parts else 0)
 
     def feed(self, data: bytes) -> list[bytes]:
         if self._parts:  # inside a large payload: the hot loop of a big frame in small chunks
@@ -44,50 +49,34 @@ class LenPrefixDecoder(Decoder[bytes]):
             return self._finish_part(data, rest)
         if self._error is not None:
             raise self._error.again()
-        buf = self._buf
-        if not buf and self._need < 0 and len(data) > self._width:
-            # Fast path: exactly one whole frame in one chunk, the usual request/response case.
-            size = self._unpack(data)[0]
-            if size + self._width == len(data) and size <= self._max:
-                return [data[self._width :]]
-        buf += data
+        src = self._tail + data if self._tail else data
+        unpack, width, end = self._unpack, self._width, len(src)
         out: list[bytes] = []
         pos = 0
-        end = len(buf)
-        need = self._need
-        width = self._width
-        while True:
-            if need < 0:
-                if end - pos < width:
-                    break
-                need = self._unpack(buf, pos)[0]
-                if need > self._max:
-                    self._error = FrameTooLarge(
-                        f"codec 'lenprefix': the prefix announces a frame of {need} bytes; max_frame is {self._max}",
-                        excerpt=excerpt_of(buf[pos : pos + 64]),
-                        size=need,
-                        limit=self._max,
-                    )
-                    self._error.messages = out
-                    self._buf = bytearray()
-                    raise self._error
-                pos += width
-            if end - pos < need:
-                if need - (end - pos) > _STREAMED:  # large and far from whole: collect pieces
-                    self._parts.append(bytes(buf[pos:]))
-                    self._have = end - pos
-                    pos = end
+        while end - pos >= width:
+            need = unpack(src, pos)[0]
+            if need > self._max:
+                self._tail = b""
+                self._error = FrameTooLarge(
+                    f"codec 'lenprefix': the prefix announces a frame of {need} bytes; max_frame is {self._max}",
+                    excerpt=excerpt_of(src[pos : pos + 64]),
+                    size=need,
+                    limit=self._max,
+                )
+                self._error.messages = out
+                raise self._error
+            start = pos + width
+            if end - start < need:
+                if need - (end - start) > _STREAMED:  # large and far from whole: collect pieces
+                    self._parts = [src[start:]]
+                    self._have = end - start
+                    self._need = need
+                    self._tail = b""
+                    return out
                 break
-            if pos == 0 and need == end:
-                out.append(bytes(buf))
-            else:
-                with memoryview(buf) as view:
-                    out.append(view[pos : pos + need].tobytes())
-            pos += need
-            need = -1
-        self._need = need
-        if pos:
-            del buf[:pos]
+            pos = start + need
+            out.append(src[start:pos])
+        self._tail = src[pos:] if pos < end else b""
         return out
 
     def _finish_part(self, data: bytes, rest: int) -> list[bytes]:

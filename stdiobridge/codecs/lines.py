@@ -38,7 +38,7 @@ class LineDecoder(LineBuffer, Decoder[M]):
     def feed(self, data: bytes) -> list[M]:
         if self._error is not None:
             raise self._error.again()
-        if not self._buf:
+        if not self._held:
             # Fast path: one whole line in one chunk, the usual request/response case.
             nl = data.find(b"\n")
             if nl >= 0 and nl == len(data) - 1:
@@ -55,18 +55,22 @@ class LineDecoder(LineBuffer, Decoder[M]):
             lines = err.messages
             err.messages = []
             self._error = err
-        out: list[M] = []
         convert = self._convert
+        if self._error is None:
+            try:
+                return [convert(line) for line in lines]
+            except Exception:
+                pass  # find which line, below
+        out: list[M] = []
         for line in lines:
             try:
                 out.append(convert(line))
             except Exception as exc:
                 self._error = self._describe(line, exc)
                 break
-        if self._error is not None:
-            self._error.messages = out
-            raise self._error
-        return out
+        assert self._error is not None
+        self._error.messages = out
+        raise self._error
 
 
 class LinesCodec(Codec[str]):

@@ -145,7 +145,8 @@ class MsgpackDecoder(Decoder[Any]):
                         self._boundary = unpacker.tell()
             except Exception as exc:  # the Unpacker raises several types; all mean bad input
                 raise self._fail(exc, out, piece) from None
-            if self._fed != self._boundary:
+            pending = self._fed - self._boundary
+            if pending and (pending <= len(piece) or len(self._head) < 9):  # a header to (re)read
                 self._check_header(piece, out)
             if not view:
                 return out
