@@ -58,7 +58,19 @@ _EXIT_WAIT = 1.0  # how long a child that closed stdout gets to exit before it i
 class _Child:
     """One incarnation: the process, its decoder and poller, and what arrived of a response."""
 
-    __slots__ = ("decoder", "feed", "fresh", "in_fd", "incarnation", "out_fd", "partial", "poll", "poller", "proc")
+    __slots__ = (
+        "decoder",
+        "feed",
+        "fresh",
+        "in_fd",
+        "incarnation",
+        "limit",
+        "out_fd",
+        "partial",
+        "poll",
+        "poller",
+        "proc",
+    )
 
     def __init__(self, proc: ChildProcess, decoder: Decoder[Any], incarnation: int) -> None:
         self.proc = proc
@@ -72,6 +84,7 @@ class _Child:
         self.incarnation = incarnation
         self.partial = bytearray()  # first bytes of a response not yet whole (for errors)
         self.fresh = True  # no call has been answered yet (startup_timeout applies)
+        self.limit: float | None = None  # the limit of a call that gives none (set by the bridge)
 
 
 _live_bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
@@ -268,19 +281,19 @@ class Bridge:
                 return self._pump(child, [payload], timeout, first_sent=sent)[0]
             # The request is out; wait for its one response. (The hot path: kept flat.)
             if timeout is None:
-                timeout = self._default_timeout(child)
+                timeout = child.limit
             deadline = None if timeout is None else time.monotonic() + timeout
+            wait = timeout
             poll, fd, feed = child.poll, child.out_fd, child.feed
             read_size = _CHUNK
             while True:
-                if deadline is None:
+                if wait is None:
                     poll()
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
+                elif not poll(wait * 1000.0 + 1.0):
+                    wait = deadline - time.monotonic()  # type: ignore[operator]
+                    if wait <= 0:
                         raise self._timed_out(child, timeout, 0, 1)
-                    if not poll(remaining * 1000.0 + 1.0):
-                        continue
+                    continue
                 try:
                     data = os.read(fd, read_size)
                 except BlockingIOError:
@@ -295,7 +308,8 @@ class Bridge:
                 if got:
                     if len(got) > 1 or child.decoder.buffered:
                         raise self._extra_output(child, data)
-                    child.fresh = False
+                    if child.fresh:
+                        self._answered_first(child)
                     sup.calls += 1
                     sup.calls_this_child += 1
                     return got[0]
@@ -303,6 +317,10 @@ class Bridge:
                     read_size = _BIG_CHUNK  # a big response is streaming: read more per call
                 if len(child.partial) < _PARTIAL_KEPT:
                     child.partial += data[: _PARTIAL_KEPT - len(child.partial)]
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        raise self._timed_out(child, timeout, 0, 1)
 
     def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined (up to ``max_pending`` in flight); responses in order.
@@ -364,8 +382,14 @@ class Bridge:
             self._sup.failed("spawn failed")
             raise
         incarnation = self._sup.spawned(now)
-        self._child = _Child(proc, self.codec.decoder(), incarnation)
-        return self._child
+        child = self._child = _Child(proc, self.codec.decoder(), incarnation)
+        child.limit = self.startup_timeout or self.timeout
+        return child
+
+    def _answered_first(self, child: _Child) -> None:
+        """The child's first answer: from now on its calls get ``timeout``, not ``startup_timeout``."""
+        child.fresh = False
+        child.limit = self.timeout
 
     def _retire(self, *, graceful: bool, wait: float = 0.0) -> int | None:
         """Stop the current child (gracefully or by SIGKILL) and forget it; returns its status."""
@@ -499,7 +523,8 @@ class Bridge:
                     if len(results) > total or (len(results) == total and (decoder.buffered or out)):
                         raise self._extra_output(child, data)
                     if len(results) == total:
-                        child.fresh = False
+                        if child.fresh:
+                            self._answered_first(child)
                         sup.answered(total)
                         return results
                     if timeout is not None or self.timeout is not None:
@@ -543,7 +568,7 @@ class Bridge:
 
     def _default_timeout(self, child: _Child) -> float | None:
         """The limit of a call that gave none: ``startup_timeout`` for a fresh child, else ``timeout``."""
-        return self.startup_timeout if child.fresh and self.startup_timeout else self.timeout
+        return child.limit
 
 
 class _NotDelivered(BridgeError):

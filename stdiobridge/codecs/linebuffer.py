@@ -3,8 +3,8 @@
 Like h11's receive buffer, it never searches the same bytes twice: what it holds
 between calls is one partial line (no LF in it), kept as the chunks it came in
 and joined once, when its LF arrives. Each ``split`` looks for the last LF only in
-the bytes just fed and cuts every whole line at once with ``bytes.split`` (C
-speed, however many lines a chunk carries).
+the bytes just fed and cuts every whole line at C speed (``bytes.split`` for
+short lines, memchr-based ``find`` for long ones).
 """
 
 from __future__ import annotations
@@ -12,6 +12,28 @@ from __future__ import annotations
 from ..errors import FrameTooLarge, excerpt_of
 
 __all__ = ["LineBuffer"]
+
+_LONG = 4096  # a first line this long: cut by memchr-based find, not byte-by-byte split
+
+
+def _cut(block: bytes) -> list[bytes]:
+    """The lines of ``block`` (which ends with LF), without their LFs.
+
+    ``bytes.split`` is fastest for many short lines but walks byte by byte; ``find``
+    jumps with memchr, so long lines are cut with it.
+    """
+    nl = block.find(b"\n")
+    if nl < _LONG:
+        lines = block.split(b"\n")
+        lines.pop()  # the empty piece after the final LF
+        return lines
+    lines = []
+    start = 0
+    while nl >= 0:
+        lines.append(block[start:nl])
+        start = nl + 1
+        nl = block.find(b"\n", start)
+    return lines
 
 
 class LineBuffer:
@@ -49,8 +71,7 @@ class LineBuffer:
         rest = data[last + 1 :]
         self._parts = [rest] if rest else []
         self._held = len(rest)
-        lines = block.split(b"\n")
-        lines.pop()  # the empty piece after the final LF
+        lines = _cut(block)
         if b"\r" in block:
             lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
         if len(block) > self.max_line and max(map(len, lines)) > self.max_line:
