@@ -17,12 +17,10 @@ import collections
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from .codecs import Codec, CodecSpec, Decoder, get_codec
-from .config import load_config
-from .core import BridgeStats, Supervisor, check_bridge_options
+from .codecs import Decoder
 from .errors import BridgeClosed, BridgeError, CallTimeout, ChildExited, ProtocolError
 from .failures import (
     exit_error,
@@ -32,7 +30,8 @@ from .failures import (
     timeout_error,
     unsolicited_output_error,
 )
-from .process import ChildProcess, StderrMode, describe_exit
+from .front import Front
+from .process import ChildProcess, describe_exit
 
 __all__ = ["AsyncBridge"]
 
@@ -98,52 +97,13 @@ class _Child:
         self.state = "live"  # live | draining (max_calls reached) | dead
 
 
-class AsyncBridge:
+class AsyncBridge(Front):
     """Start ``command`` once and exchange messages with it from asyncio; same options as ``Bridge``.
 
     ``max_pending`` bounds the calls in flight on the child; more callers wait.
     """
 
-    def __init__(
-        self,
-        command: str | Sequence[str],
-        *,
-        codec: CodecSpec = "lines",
-        timeout: float | None = 30.0,
-        startup_timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
-        replace_env: bool = False,
-        cwd: str | os.PathLike[str] | None = None,
-        stderr: StderrMode = "log",
-        restart: bool = True,
-        max_restarts: int = 5,
-        restart_window: float = 60.0,
-        max_calls: int | None = None,
-        close_timeout: float = 2.0,
-        terminate_timeout: float = 2.0,
-        max_pending: int = 1024,
-    ) -> None:
-        check_bridge_options(
-            timeout=timeout,
-            startup_timeout=startup_timeout,
-            max_restarts=max_restarts,
-            restart_window=restart_window,
-            max_calls=max_calls,
-            close_timeout=close_timeout,
-            terminate_timeout=terminate_timeout,
-            max_pending=max_pending,
-        )
-        self.codec: Codec[Any] = get_codec(codec)
-        self.command = command
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        self._spawn_options: dict[str, Any] = {"env": env, "replace_env": replace_env, "cwd": cwd, "stderr": stderr}
-        self.close_timeout = close_timeout
-        self.terminate_timeout = terminate_timeout
-        self.max_pending = max_pending
-        self._sup = Supervisor(
-            restart=restart, max_restarts=max_restarts, restart_window=restart_window, max_calls=max_calls
-        )
+    def _setup(self) -> None:
         self._child: _Child | None = None
         self._children: set[_Child] = set()  # every child not yet reaped (draining ones included)
         self._busy = 0  # calls between admission and their end
@@ -151,20 +111,8 @@ class AsyncBridge:
         self._spawning: asyncio.Lock | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._unheard: ProtocolError | None = None  # a protocol error no caller was waiting for
-        self._closed = False
-
-    @classmethod
-    def from_config(cls, source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> AsyncBridge:
-        """An async bridge from ``load_config(source)``."""
-        settings = load_config(source)
-        return cls(settings.command, **settings.bridge_options())
 
     # -- public state
-
-    @property
-    def pid(self) -> int | None:
-        child = self._child
-        return child.proc.pid if child is not None else None
 
     @property
     def alive(self) -> bool:
@@ -172,22 +120,10 @@ class AsyncBridge:
         return child is not None and child.state != "dead" and child.proc.returncode is None
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def stats(self) -> BridgeStats:
-        return self._sup.snapshot()
-
-    @property
     def in_flight(self) -> int:
         """Calls written to the current child and not answered yet."""
         child = self._child
         return len(child.pending) if child is not None else 0
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"pid={self.pid}" if self._child else "not started"
-        return f"<AsyncBridge {self.command!r} codec={self.codec.name!r} {state}>"
 
     # -- lifetime
 

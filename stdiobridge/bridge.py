@@ -17,12 +17,10 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from .codecs import Codec, CodecSpec, Decoder, get_codec
-from .config import load_config
-from .core import BridgeStats, Supervisor, check_bridge_options
+from .codecs import Decoder
 from .errors import (
     BridgeClosed,
     BridgeError,
@@ -40,7 +38,8 @@ from .failures import (
     unsolicited_output_error,
     which_response,
 )
-from .process import ChildProcess, StderrMode, describe_exit
+from .front import Front
+from .process import ChildProcess, describe_exit
 
 __all__ = ["Bridge"]
 
@@ -97,88 +96,20 @@ def _close_forgotten() -> None:
             bridge.close()
 
 
-class Bridge:
-    """Start ``command`` once and exchange messages with it over stdin/stdout.
+class Bridge(Front):
+    """Start ``command`` once and exchange messages with it over stdin/stdout; thread-safe.
 
-    ``codec``: a codec name, a ``{"name": ..., **options}`` table, or a ``Codec``.
-    ``timeout``: seconds each call may take (``None``: no limit); a per-call
-    ``timeout`` overrides it. ``startup_timeout``: the limit for the first
-    response of each new child when the call gives no ``timeout`` of its own
-    (a child may take long to initialise). After a crash, a timeout or a protocol
-    error the child is killed and reaped, and the next call starts a new one
-    (``restart``), at most ``max_restarts`` times within ``restart_window``
-    seconds. ``max_calls`` recycles a child after that many answers. ``env`` is
-    merged over the host's environment unless ``replace_env``. ``stderr``:
-    ``"log"`` (logger ``stdiobridge.child``), ``"inherit"``, ``"discard"`` or a
-    callable taking each line; a tail is always kept for errors. ``close()``
-    closes stdin, waits ``close_timeout``, sends SIGTERM, waits
-    ``terminate_timeout``, then SIGKILLs. ``max_pending`` bounds the requests in
-    flight inside ``call_many``.
+    Options as for ``Front`` (``stdiobridge.front``): codec, timeouts, restarts,
+    environment, stderr handling, shutdown grace times. ``max_pending`` bounds
+    the requests in flight inside ``call_many``.
     """
 
-    def __init__(
-        self,
-        command: str | Sequence[str],
-        *,
-        codec: CodecSpec = "lines",
-        timeout: float | None = 30.0,
-        startup_timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
-        replace_env: bool = False,
-        cwd: str | os.PathLike[str] | None = None,
-        stderr: StderrMode = "log",
-        restart: bool = True,
-        max_restarts: int = 5,
-        restart_window: float = 60.0,
-        max_calls: int | None = None,
-        close_timeout: float = 2.0,
-        terminate_timeout: float = 2.0,
-        max_pending: int = 1024,
-    ) -> None:
-        check_bridge_options(
-            timeout=timeout,
-            startup_timeout=startup_timeout,
-            max_restarts=max_restarts,
-            restart_window=restart_window,
-            max_calls=max_calls,
-            close_timeout=close_timeout,
-            terminate_timeout=terminate_timeout,
-            max_pending=max_pending,
-        )
-        self.codec: Codec[Any] = get_codec(codec)
-        self.command = command
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        self._spawn_options: dict[str, Any] = {
-            "env": env,
-            "replace_env": replace_env,
-            "cwd": cwd,
-            "stderr": stderr,
-        }
-        self.close_timeout = close_timeout
-        self.terminate_timeout = terminate_timeout
-        self.max_pending = max_pending
-        self._sup = Supervisor(
-            restart=restart, max_restarts=max_restarts, restart_window=restart_window, max_calls=max_calls
-        )
+    def _setup(self) -> None:
         self._lock = threading.Lock()
         self._child: _Child | None = None
-        self._closed = False
         _live_bridges.add(self)
 
-    @classmethod
-    def from_config(cls, source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Bridge:
-        """A bridge from ``load_config(source)``: a TOML path, a mapping, or ``None`` (see there)."""
-        settings = load_config(source)
-        return cls(settings.command, **settings.bridge_options())
-
     # -- public state
-
-    @property
-    def pid(self) -> int | None:
-        """The current child's pid, or ``None`` when no child is running."""
-        child = self._child
-        return child.proc.pid if child is not None else None
 
     @property
     def alive(self) -> bool:
@@ -187,24 +118,12 @@ class Bridge:
         return child is not None and child.proc.returncode is None
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
     def next_call_timeout(self) -> float | None:
         """The limit a call without its own ``timeout`` gets now (``startup_timeout`` for a fresh child)."""
         child = self._child
         if child is None:
             return self.startup_timeout or self.timeout
         return self._default_timeout(child)
-
-    @property
-    def stats(self) -> BridgeStats:
-        return self._sup.snapshot()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else f"pid={self.pid}" if self._child else "not started"
-        return f"<Bridge {self.command!r} codec={self.codec.name!r} {state}>"
 
     # -- lifetime
 
