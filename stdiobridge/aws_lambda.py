@@ -345,7 +345,7 @@ def make_handler(
     config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     request: RequestMapper | None = None,
     response: ResponseMapper | Literal["json", "text"] | None = None,
-    margin: float = DEFAULT_MARGIN,
+    margin: float | None = None,
     warmup: Any = NO_WARMUP,
     **bridge_options: Any,
 ) -> LambdaHandler:
@@ -357,13 +357,19 @@ def make_handler(
     configuration's) and ``bridge_options`` (``timeout``, ``env``, ``stderr``...)
     override the configuration. ``request(event, context) -> message`` and
     ``response(message) -> result`` (or ``"json"``/``"text"``) replace the
-    built-in mappings; ``margin``: seconds kept free before the deadline.
-    ``warmup``: an event handled once now (context ``None``, answer discarded),
-    so that a slow-starting child (a Racket binary: ~0.3-0.5 s) is ready before
-    the first invocation; its failure fails the init.
+    built-in mappings; ``margin``: seconds kept free before the deadline
+    (default ``DEFAULT_MARGIN``). ``warmup``: an event handled once now
+    (context ``None``, answer discarded), so that a slow-starting child (a
+    Racket binary: ~0.3-0.5 s) is ready before the first invocation; its failure
+    fails the init. With a configuration, its ``[lambda]`` table gives
+    ``response``, ``margin`` and ``warmup`` when they are not passed here.
     """
     if command is None:
         settings = settings_from_environment() if config is None else load_config(config)
+        table = settings.lambda_options
+        response = response if response is not None else table.get("response")
+        margin = margin if margin is not None else table.get("margin")
+        warmup = warmup if warmup is not NO_WARMUP else table.get("warmup", NO_WARMUP)
         options = settings.bridge_options()
         if codec is not None:
             options["codec"] = codec
@@ -373,7 +379,9 @@ def make_handler(
         if config is not None:
             raise ConfigError("give make_handler a command or a config, not both")
         bridge = Bridge(command, codec="lines" if codec is None else codec, **bridge_options)
-    lambda_handler = LambdaHandler(bridge, request=request, response=response, margin=margin)
+    lambda_handler = LambdaHandler(
+        bridge, request=request, response=response, margin=DEFAULT_MARGIN if margin is None else margin
+    )
     _route_child_stderr()
     bridge.start()
     if warmup is not NO_WARMUP:

@@ -45,11 +45,13 @@ class Settings:
     close_timeout: float = 2.0
     terminate_timeout: float = 2.0
     max_pending: int = 1024
+    lambda_options: dict[str, Any] = field(default_factory=dict)  # the ``[lambda]`` table
     source: str = field(default="<defaults>", compare=False)
 
     def bridge_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``Bridge``/``AsyncBridge`` (everything but ``command``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("command", "source")}
+        """Keyword arguments for ``Bridge``/``AsyncBridge`` (everything but ``command`` and ``[lambda]``)."""
+        skip = ("command", "source", "lambda_options")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
 # key -> (accepted types, description of what is allowed)
@@ -70,6 +72,14 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "close_timeout": (_NUM, "seconds (a number >= 0)"),
     "terminate_timeout": (_NUM, "seconds (a number >= 0)"),
     "max_pending": ((int,), "an integer >= 1"),
+    "lambda": ((dict,), "a table of the AWS Lambda handler's options: response, margin, warmup"),
+}
+
+# The [lambda] table: options of stdiobridge.aws_lambda's handler.
+_LAMBDA_SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
+    "response": ((str,), "'json' or 'text'"),
+    "margin": (_NUM, "seconds kept free before the invocation's deadline (a number >= 0)"),
+    "warmup": ((dict, list, str, int, float, bool), "an event sent once during init"),
 }
 
 
@@ -122,6 +132,8 @@ def _validate(
             raise _fail(key, source, _SCHEMA[key][1], values[key])
     if values.get("stderr", "log") not in STDERR_MODES:
         raise _fail("stderr", source, _SCHEMA["stderr"][1], values["stderr"])
+    if "lambda" in values:
+        values["lambda_options"] = _validate_lambda(values.pop("lambda"), source)
     env = values.get("env")
     if env is not None and not all(isinstance(v, str) for v in env.values()):
         raise _fail("env", source, _SCHEMA["env"][1], env)
@@ -133,6 +145,18 @@ def _validate(
         except ConfigError as exc:
             raise ConfigError(f"{source}: setting 'codec': {exc}") from None
     return Settings(source=source, **values)
+
+
+def _validate_lambda(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    unknown = sorted(set(table) - set(_LAMBDA_SCHEMA))
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting 'lambda.{unknown[0]}'; allowed: {', '.join(_LAMBDA_SCHEMA)}")
+    for key, value in table.items():
+        kinds, allowed = _LAMBDA_SCHEMA[key]
+        bad_type = not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        if bad_type or (key == "response" and value not in ("json", "text")) or (key == "margin" and value < 0):
+            raise _fail(f"lambda.{key}", source, allowed, value)
+    return dict(table)
 
 
 def _read_file(path: Path) -> dict[str, Any]:

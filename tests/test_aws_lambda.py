@@ -237,6 +237,13 @@ def test_make_handler_from_config_with_overrides(tmp_path: Path) -> None:
         assert h({"b": [1, 2]}, FakeContext(5000))["event"] == {"b": [1, 2]}
     finally:
         h.close()
+    lambda_table = {"command": [child("go-lines")], "lambda": {"response": "json", "margin": 0.25}}
+    h = make_handler(config=lambda_table)  # the [lambda] table of a config file, as a mapping here
+    try:
+        assert h.margin == 0.25
+        assert h({"c": 3}, FakeContext(5000))["event"] == {"c": 3}  # the echoed JSON line, parsed
+    finally:
+        h.close()
     with pytest.raises(sb.ConfigError, match="not both"):
         make_handler(["cat"], config={"command": ["cat"]})
     with pytest.raises(sb.ConfigError, match="response must be"):

@@ -61,6 +61,13 @@ def test_environment_overrides(tmp_path: Path) -> None:
     assert sb.load_config(env={"STDIOBRIDGE_COMMAND": "cat", "STDIOBRIDGE_TIMEOUT": "none"}).timeout is None
 
 
+def test_lambda_table(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "stdiobridge.toml", 'command = ["./app"]\n[lambda]\nresponse = "json"\nmargin = 0.2\n')
+    s = sb.load_config(cfg, env={})
+    assert s.lambda_options == {"response": "json", "margin": 0.2}
+    assert "lambda_options" not in s.bridge_options()
+
+
 def test_mapping_source() -> None:
     s = sb.load_config({"command": ["cat"], "codec": "msgpack", "max_calls": 10}, env={})
     assert s.codec == "msgpack" and s.max_calls == 10 and s.source == "<mapping>"
@@ -83,6 +90,9 @@ def test_mapping_source() -> None:
         ({"command": ["cat", 3]}, r"'command' must be"),
         ({"codec": "lines"}, r"setting 'command' is missing"),
         ({"command": ["cat"], "env": {"A": 1}}, r"'env' must be a table of string values"),
+        ({"command": ["cat"], "lambda": {"respond": "json"}}, r"unknown setting 'lambda.respond'; allowed: response"),
+        ({"command": ["cat"], "lambda": {"response": "xml"}}, r"'lambda.response' must be 'json' or 'text'"),
+        ({"command": ["cat"], "lambda": {"margin": -1}}, r"'lambda.margin' must be seconds"),
     ],
 )
 def test_bad_settings_name_key_source_and_allowed(settings: dict[str, object], pattern: str) -> None:
