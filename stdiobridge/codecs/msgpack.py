@@ -45,6 +45,65 @@ def declared_size(head: bytes) -> int | None:
     return fixed + int.from_bytes(head[1 : 1 + width], "big")
 
 
+# Fixed-size types: leading byte -> whole element size (header included).
+_FIXED = {
+    0xC0: 1, 0xC2: 1, 0xC3: 1, 0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9,
+    0xD0: 2, 0xD1: 3, 0xD2: 5, 0xD3: 9, 0xD4: 3, 0xD5: 4, 0xD6: 6, 0xD7: 10, 0xD8: 18,
+}  # fmt: skip
+# Containers with a length field: leading byte -> (width of the count, values per count).
+_CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
+_HEAD = 4096  # bytes of a pending value kept to read its layout
+_SCAN_STEPS = 64  # elements looked at, at most, to find where the value must end
+
+
+def needed_size(head: bytes) -> int | None:
+    """How many bytes the msgpack value starting ``head`` needs at least, when that is known.
+
+    Walks the value's first elements (at most ``_SCAN_STEPS``) until one reaches
+    past ``head``: if that one has a known size (a scalar, or a str/bin/ext with
+    its length read), the value needs at least up to its end. ``None`` when
+    ``head`` ends on an element boundary, inside a header, or the walk is too long.
+    """
+    end = len(head)
+    pos = 0
+    todo = [1]  # values still to read at each open level
+    for _ in range(_SCAN_STEPS):
+        while todo and todo[-1] == 0:
+            todo.pop()
+        if not todo or pos >= end:
+            return None
+        todo[-1] -= 1
+        b = head[pos]
+        if b <= 0x7F or b >= 0xE0:  # fixint
+            pos += 1
+        elif b <= 0x8F:  # fixmap
+            pos += 1
+            todo.append(2 * (b & 0x0F))
+        elif b <= 0x9F:  # fixarray
+            pos += 1
+            todo.append(b & 0x0F)
+        elif b <= 0xBF:  # fixstr
+            pos += 1 + (b & 0x1F)
+        elif b in _FIXED:
+            pos += _FIXED[b]
+        elif b in _SIZED:
+            width, fixed = _SIZED[b]
+            if pos + 1 + width > end:
+                return None
+            pos += fixed + int.from_bytes(head[pos + 1 : pos + 1 + width], "big")
+        elif b in _CONTAINERS:
+            width, per = _CONTAINERS[b]
+            if pos + 1 + width > end:
+                return None
+            todo.append(per * int.from_bytes(head[pos + 1 : pos + 1 + width], "big"))
+            pos += 1 + width
+        else:  # 0xC1, never used: the Unpacker reports it
+            return None
+        if pos > end:
+            return pos
+    return None
+
+
 class MsgpackDecoder(Decoder[Any]):
     """Feeds an ``Unpacker`` in pieces that never overflow its ``max_frame`` buffer."""
 
@@ -81,7 +140,7 @@ class MsgpackDecoder(Decoder[Any]):
         self._fed = 0  # bytes fed in all
         self._boundary = 0  # stream offset just after the last whole value
         self._head = b""  # first bytes of the value being received, to check its header
-        self._expect = 0  # stream offset before which the pending value cannot be whole
+        self._expect = 0  # stream offset before which the pending value cannot be whole (skip unpacking)
         self._parts: list[bytes] = []  # a large top-level str/bin/ext arriving in pieces
         self._have = 0
         self._size: int | None = None
@@ -146,7 +205,7 @@ class MsgpackDecoder(Decoder[Any]):
             except Exception as exc:  # the Unpacker raises several types; all mean bad input
                 raise self._fail(exc, out, piece) from None
             pending = self._fed - self._boundary
-            if pending and (pending <= len(piece) or len(self._head) < 9):  # a header to (re)read
+            if pending and (pending <= len(piece) or len(self._head) < _HEAD):  # the layout to (re)read
                 self._check_header(piece, out)
             if not view:
                 return out
@@ -160,16 +219,18 @@ class MsgpackDecoder(Decoder[Any]):
             raise err
 
     def _check_header(self, piece: Any, out: list[Any]) -> None:
-        """Refuse a top-level str/bin/ext whose header announces more than ``max_frame`` bytes.
+        """Read the pending value's layout: where it must end at least, and refuse it now if past ``max_frame``.
 
-        msgpack itself checks such lengths only once the payload is whole.
+        msgpack itself checks a str/bin length only once the payload is whole; and
+        while the value cannot be whole, no unpacking is attempted (each attempt of
+        the Unpacker costs in proportion to what it holds).
         """
         pending = self._fed - self._boundary
         if pending <= len(piece):  # the pending value starts in this piece
-            self._head = bytes(piece[len(piece) - pending :][:9])
-        elif len(self._head) < 9:
-            self._head += bytes(piece[: 9 - len(self._head)])
-        size = declared_size(self._head)
+            self._head = bytes(piece[len(piece) - pending :][:_HEAD])
+        elif len(self._head) < _HEAD:
+            self._head += bytes(piece[: _HEAD - len(self._head)])
+        size = needed_size(self._head)
         self._expect = self._boundary + size if size is not None else 0
         if size is not None and size > self._max:
             err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), out, self._head)
