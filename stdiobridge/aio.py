@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
 import warnings
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from .failures import (
     extra_output_error,
     label,
     stopped,
+    tail_note,
     timeout_error,
     unsolicited_output_error,
 )
@@ -34,6 +36,8 @@ from .front import Front
 from .process import ChildProcess, describe_exit
 
 __all__ = ["AsyncBridge"]
+
+log = logging.getLogger("stdiobridge")
 
 _CHUNK = 1 << 16
 _BIG_CHUNK = 1 << 20
@@ -511,7 +515,9 @@ class AsyncBridge(Front):
         if calls:
             self._sup.failed(f"child {describe_exit(code)}")
         else:
-            self._sup.child_lost(reason or f"the child {describe_exit(code)} while idle")
+            reason = reason or f"the child (pid {proc.pid}) {describe_exit(code)} while idle"
+            self._sup.child_lost(reason)
+            log.warning("%s; the next call starts a new one.%s", reason, tail_note(tail))
         for i, call in enumerate(calls):
             when = "before answering" if i == 0 else f"before answering (with {i} earlier requests in flight)"
             call.settle(error=exit_error(proc, code, when, bytes(child.partial) if i == 0 else b"", tail))
