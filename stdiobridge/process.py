@@ -33,11 +33,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import SpawnError
 
-__all__ = ["ChildProcess", "StderrMode", "StderrTail", "resolve_command", "describe_exit"]
+__all__ = [
+    "ChildProcess",
+    "ProcStat",
+    "StderrMode",
+    "StderrTail",
+    "describe_exit",
+    "descendants",
+    "proc_table",
+    "resolve_command",
+]
 
 log = logging.getLogger("stdiobridge.child")
 
@@ -240,9 +249,18 @@ _spawner = _Spawner()
 # --- the process tree -----------------------------------------------------------------
 
 
-def _proc_table() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, start time) for every process in /proc."""
-    table: dict[int, tuple[int, int]] = {}
+class ProcStat(NamedTuple):
+    """The fields of ``/proc/<pid>/stat`` that process-tree work needs."""
+
+    ppid: int
+    pgid: int
+    start: int  # start time in clock ticks since boot: with the pid, it names one process
+    state: str  # R, S, D, Z (zombie), ...
+
+
+def proc_table() -> dict[int, ProcStat]:
+    """pid -> ``ProcStat`` for every process in /proc."""
+    table: dict[int, ProcStat] = {}
     try:
         names = os.listdir("/proc")
     except OSError:
@@ -256,23 +274,23 @@ def _proc_table() -> dict[int, tuple[int, int]]:
         except OSError:
             continue
         fields = stat[stat.rindex(b")") + 2 :].split()
-        table[int(name)] = (int(fields[1]), int(fields[19]))
+        table[int(name)] = ProcStat(int(fields[1]), int(fields[2]), int(fields[19]), fields[0].decode())
     return table
 
 
-def descendants(pid: int, table: dict[int, tuple[int, int]] | None = None) -> dict[int, int]:
+def descendants(pid: int, table: Mapping[int, ProcStat] | None = None) -> dict[int, int]:
     """pid -> start time of every living descendant of ``pid`` (not ``pid`` itself)."""
     if table is None:
-        table = _proc_table()
+        table = proc_table()
     children: dict[int, list[int]] = {}
-    for child, (parent, _) in table.items():
-        children.setdefault(parent, []).append(child)
+    for child, row in table.items():
+        children.setdefault(row.ppid, []).append(child)
     found: dict[int, int] = {}
     stack = list(children.get(pid, ()))
     while stack:
         p = stack.pop()
         if p not in found:
-            found[p] = table[p][1]
+            found[p] = table[p].start
             stack.extend(children.get(p, ()))
     return found
 
@@ -281,8 +299,8 @@ def _kill_known(procs: dict[int, int]) -> None:
     """SIGKILL each (pid, start time) that is still that same process, and its descendants."""
     if not procs:
         return
-    table = _proc_table()
-    targets = {pid for pid, start in procs.items() if pid in table and table[pid][1] == start}
+    table = proc_table()
+    targets = {pid for pid, start in procs.items() if pid in table and table[pid].start == start}
     for pid in list(targets):
         targets.update(descendants(pid, table))
     for pid in targets:

@@ -35,15 +35,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from stdiobridge.process import descendants, proc_table
+
 __all__ = [
     "CACHE_DIR",
     "Emulator",
     "RieUnavailable",
-    "descendants",
     "emulator",
     "find_python",
     "free_port",
-    "proc_table",
     "rie_binary",
     "running",
     "runtime_client",
@@ -195,38 +195,6 @@ def free_port() -> int:
         return port
 
 
-def proc_table() -> dict[int, tuple[int, int, int, str]]:
-    """pid -> (ppid, process group, start time, state letter) for every process in /proc."""
-    table: dict[int, tuple[int, int, int, str]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        table[int(name)] = (int(fields[1]), int(fields[2]), int(fields[19]), fields[0].decode())
-    return table
-
-
-def descendants(pid: int, table: Mapping[int, tuple[int, int, int, str]] | None = None) -> dict[int, int]:
-    """pid -> start time of every living descendant of ``pid`` (not ``pid`` itself)."""
-    table = proc_table() if table is None else table
-    kids: dict[int, list[int]] = {}
-    for child, row in table.items():
-        kids.setdefault(row[0], []).append(child)
-    found: dict[int, int] = {}
-    stack = list(kids.get(pid, ()))
-    while stack:
-        p = stack.pop()
-        if p not in found:
-            found[p] = table[p][2]
-            stack.extend(kids.get(p, ()))
-    return found
-
-
 def running(pid: int, start: int | None = None) -> bool:
     """True while ``pid`` runs (not gone, not a zombie) and, if given, still has start time ``start``."""
     try:
@@ -374,7 +342,7 @@ class Emulator:
             return None
         table = proc_table()
         for pid, row in table.items():
-            if row[0] == self.proc.pid:
+            if row.ppid == self.proc.pid:
                 return pid
         return None
 
@@ -394,7 +362,7 @@ class Emulator:
             self.known.update(descendants(proc.pid))
         own_group = os.getpgid(0)
         table = proc_table()
-        groups = {proc.pid} | {table[p][1] for p, s in self.known.items() if p in table and table[p][2] == s}
+        groups = {proc.pid} | {table[p].pgid for p, s in self.known.items() if p in table and table[p].start == s}
         for group in groups - {own_group, 0, 1}:
             with contextlib.suppress(OSError):
                 os.killpg(group, signal.SIGKILL)
