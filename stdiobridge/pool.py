@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
 from operator import add
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .aio import AsyncBridge
 from .bridge import Bridge
@@ -24,32 +24,18 @@ from .errors import BridgeClosed, BridgeError, ConfigError
 __all__ = ["AsyncBridgePool", "BridgePool"]
 
 
-def _check_size(size: object) -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ConfigError(f"option 'size' must be an integer >= 1; got {size!r}")
-    return size
+B = TypeVar("B", Bridge, AsyncBridge)
 
 
-class BridgePool:
-    """``size`` bridges to ``command`` (each takes the ``Bridge`` options); thread-safe.
+class _Pool(Generic[B]):
+    """What both pools share: ``size`` bridges of one kind, their outstanding counts, their stats."""
 
-    ``call`` routes to the least busy child; ``map`` spreads a list over every child
-    at once (one worker thread per child pulls the next request), keeping order.
-    """
-
-    def __init__(self, command: str | Sequence[str], size: int = 2, **bridge_options: Any) -> None:
-        self.size = _check_size(size)
-        self.bridges = [Bridge(command, **bridge_options) for _ in range(self.size)]
-        self._outstanding = [0] * self.size
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @classmethod
-    def from_config(
-        cls, source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *, size: int = 2
-    ) -> BridgePool:
-        settings = load_config(source)
-        return cls(settings.command, size=size, **settings.bridge_options())
+    def __init__(self, kind: type[B], command: str | Sequence[str], size: int, bridge_options: dict[str, Any]) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(f"option 'size' must be an integer >= 1; got {size!r}")
+        self.size = size
+        self.bridges: list[B] = [kind(command, **bridge_options) for _ in range(size)]
+        self._outstanding = [0] * size
 
     @property
     def stats(self) -> BridgeStats:
@@ -59,6 +45,32 @@ class BridgePool:
     @property
     def pids(self) -> list[int | None]:
         return [b.pid for b in self.bridges]
+
+    def _least_busy(self) -> int:
+        return min(range(self.size), key=self._outstanding.__getitem__)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} size={self.size} pids={self.pids}>"
+
+
+class BridgePool(_Pool[Bridge]):
+    """``size`` bridges to ``command`` (each takes the ``Bridge`` options); thread-safe.
+
+    ``call`` routes to the least busy child; ``map`` spreads a list over every child
+    at once (one worker thread per child pulls the next request), keeping order.
+    """
+
+    def __init__(self, command: str | Sequence[str], size: int = 2, **bridge_options: Any) -> None:
+        super().__init__(Bridge, command, size, bridge_options)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls, source: str | os.PathLike[str] | Mapping[str, Any] | None = None, *, size: int = 2
+    ) -> BridgePool:
+        settings = load_config(source)
+        return cls(settings.command, size=size, **settings.bridge_options())
 
     def start(self) -> BridgePool:
         """Start every child now."""
@@ -85,7 +97,7 @@ class BridgePool:
         with self._lock:
             if self._closed:
                 raise BridgeClosed(f"{self!r} is closed")
-            i = min(range(self.size), key=self._outstanding.__getitem__)
+            i = self._least_busy()
             self._outstanding[i] += 1
             return i
 
@@ -162,25 +174,12 @@ class BridgePool:
             raise err
         return results
 
-    def __repr__(self) -> str:
-        return f"<BridgePool size={self.size} pids={self.pids}>"
 
-
-class AsyncBridgePool:
+class AsyncBridgePool(_Pool[AsyncBridge]):
     """``size`` ``AsyncBridge``s to ``command``: ``await call``, ``await map``, ``aclose``."""
 
     def __init__(self, command: str | Sequence[str], size: int = 2, **bridge_options: Any) -> None:
-        self.size = _check_size(size)
-        self.bridges = [AsyncBridge(command, **bridge_options) for _ in range(self.size)]
-        self._outstanding = [0] * self.size
-
-    @property
-    def stats(self) -> BridgeStats:
-        return reduce(add, (b.stats for b in self.bridges), BridgeStats())
-
-    @property
-    def pids(self) -> list[int | None]:
-        return [b.pid for b in self.bridges]
+        super().__init__(AsyncBridge, command, size, bridge_options)
 
     async def start(self) -> AsyncBridgePool:
         await asyncio.gather(*(b.start() for b in self.bridges))
@@ -197,7 +196,7 @@ class AsyncBridgePool:
 
     async def call(self, message: Any, timeout: float | None = None) -> Any:
         """Send one message to the child with the fewest calls outstanding."""
-        i = min(range(self.size), key=self._outstanding.__getitem__)
+        i = self._least_busy()
         self._outstanding[i] += 1
         try:
             return await self.bridges[i].call(message, timeout)

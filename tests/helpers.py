@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+from stdiobridge.process import proc_table
+
 
 def state(pid: int) -> str | None:
     """The /proc state letter of ``pid`` (``Z`` for a zombie), or ``None`` if it is gone."""
@@ -32,18 +34,7 @@ def wait_gone(pid: int, within: float = 5.0) -> bool:
 
 def zombies_of(parent: int) -> list[int]:
     """Zombie children of ``parent``."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    stat = fh.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b")") + 2 :].split()
-            if fields[0] == b"Z" and int(fields[1]) == parent:
-                found.append(int(name))
-    return found
+    return [pid for pid, row in proc_table().items() if row.state == "Z" and row.ppid == parent]
 
 
 def open_fds() -> int:
