@@ -80,20 +80,13 @@ class ProtocolError(BridgeError):
 
     ``messages`` holds the whole messages decoded from the same input before the
     fault, so that a caller can still hand them to whoever was waiting for them.
+    The decoder that raised it is done: it is discarded, never fed again.
     """
 
     def __init__(self, message: str, *, excerpt: bytes = b"") -> None:
         super().__init__(message)
         self.excerpt = excerpt
         self.messages: list[Any] = []
-
-    def again(self) -> ProtocolError:
-        """The same error for a later ``feed`` of a broken decoder: no messages ride on it twice."""
-        err = type(self).__new__(type(self))
-        err.__dict__.update(self.__dict__)
-        err.args = self.args
-        err.messages = []
-        return err
 
 
 class DecodeError(ProtocolError):

@@ -89,13 +89,11 @@ def test_msgpack_unencodable() -> None:
         sb.get_codec("msgpack").encode(2**70)
 
 
-def test_msgpack_error_poisons_decoder_and_keeps_earlier_messages() -> None:
+def test_msgpack_error_keeps_earlier_messages() -> None:
     dec = sb.get_codec("msgpack").decoder()
     with pytest.raises(sb.DecodeError) as info:
         dec.feed(b"\x01\x02\xc1")
     assert info.value.messages == [1, 2]
-    with pytest.raises(sb.DecodeError):
-        dec.feed(b"\x03")
 
 
 @pytest.mark.parametrize("name", ["lines", "jsonl", "lenprefix", "msgpack"])

@@ -7,17 +7,23 @@ chunking, and hands back the whole messages they complete.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Collection
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ..errors import ConfigError
 
-__all__ = ["Codec", "Decoder", "DEFAULT_MAX_FRAME", "check_option"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["Codec", "Decoder", "DEFAULT_MAX_FRAME", "MAX_ID", "Pieces", "check_option", "option_signature"]
 
 M = TypeVar("M")
 
 DEFAULT_MAX_FRAME = 64 * 1024 * 1024
+#: The largest request id of tagged mode (ids are 1 .. 2**32 - 1).
+MAX_ID = 0xFFFFFFFF
 
 
 class Decoder(ABC, Generic[M]):
@@ -25,10 +31,10 @@ class Decoder(ABC, Generic[M]):
 
     ``feed`` raises a ``ProtocolError`` subclass (and only that) when the bytes
     break the codec; messages completed earlier in the same call ride on the
-    exception's ``messages``. After that the decoder is unusable: every further
-    ``feed`` raises the same error again (``error.again()``: with no messages, so
-    none is delivered twice). ``buffered`` is 0 exactly when the bytes fed so far
-    end on a frame boundary.
+    exception's ``messages``. A decoder that raised is done: it must not be fed
+    again (the front discards it with the child), so decoders keep no copy of
+    their error. ``buffered`` is 0 exactly when the bytes fed so far end on a
+    frame boundary.
     """
 
     __slots__ = ()
@@ -43,20 +49,57 @@ class Decoder(ABC, Generic[M]):
         """Bytes held that do not make a whole frame yet."""
 
 
+_SIGNATURES: dict[type, inspect.Signature] = {}
+
+#: How ``Codec.tagged()`` tags a codec: by exact class (the built-ins' fast paths), else by ``kind``.
+#: Filled by ``stdiobridge.codecs.tagged``.
+TAGGERS: dict[type | str, Callable[[Any], Any]] = {}
+
+
+def option_signature(cls: type[Codec[Any]]) -> inspect.Signature:
+    """The signature of ``cls.__init__`` without ``self``: the options a codec class takes."""
+    sig = _SIGNATURES.get(cls)
+    if sig is None:
+        full = inspect.signature(cls.__init__)
+        sig = full.replace(parameters=list(full.parameters.values())[1:])
+        _SIGNATURES[cls] = sig
+    return sig
+
+
+def _rebuild(cls: type[Codec[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Codec[Any]:
+    """Unpickle a codec: build it again from its class and construction arguments."""
+    return cls(*args, **kwargs)
+
+
 class Codec(ABC, Generic[M]):
     """A wire format: ``encode(message) -> bytes`` and a fresh ``decoder()`` per stream.
 
-    Subclasses set ``name`` and take their options as keyword-only ``__init__``
-    arguments (the registry reads that signature to reject unknown options); all
-    of them accept ``max_frame``, the largest encoded frame they will make or
-    accept. Codec instances are immutable and may be shared between threads.
+    Subclasses set ``name`` and ``kind`` and take their options as keyword-only
+    ``__init__`` arguments (the registry reads that signature to reject unknown
+    options); all of them accept ``max_frame``, the largest encoded frame they
+    will make or accept. The arguments a codec is built with are recorded
+    automatically (``options()``, with defaults applied): two codecs are equal
+    when they have the same class and options, and a codec pickles as its class
+    and arguments, so any importable subclass comes back as exactly that class.
+    Codec instances are immutable and may be shared between threads.
     """
 
     name: ClassVar[str]
-    #: What a message is, for tools that read messages from text (``stdiobridge run``,
-    #: the conformance kit): ``"json"`` (any JSON value), ``"text"`` (str) or ``"bytes"``.
+    #: What a message is: ``"json"`` (any JSON value), ``"text"`` (str) or ``"bytes"``.
+    #: Tools that read messages from text (``stdiobridge run``, the conformance kit)
+    #: and the default ``tagged()`` rely on it.
     kind: ClassVar[str] = "json"
     max_frame: int
+    _args: tuple[Any, ...]
+    _kwargs: dict[str, Any]
+    _options: dict[str, Any]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        self = super().__new__(cls)
+        self._args = args
+        self._kwargs = kwargs
+        self._options = _bound_options(cls, args, kwargs)
+        return self
 
     def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         check_option(self.name, "max_frame", max_frame, int)
@@ -70,15 +113,119 @@ class Codec(ABC, Generic[M]):
 
     @abstractmethod
     def decoder(self) -> Decoder[M]:
-        """A new incremental decoder for one byte stream."""
+        """A new incremental decoder for one byte stream (not to be fed again after it raised)."""
 
     def options(self) -> dict[str, Any]:
-        """The options this codec was built with (used by ``repr`` and specs)."""
-        return {"max_frame": self.max_frame}
+        """The options this codec was built with, defaults applied (used by ``repr``, equality, specs)."""
+        return dict(self._options)
+
+    def tagged(self) -> Codec[tuple[int, M]]:
+        """This codec with request ids on the wire: messages are ``(id, message)`` pairs.
+
+        The default works from ``kind`` (``json``: ``[id, message]``; ``text``:
+        ``"<id> <text>"``; ``bytes``: a 4-byte id in the codec's ``byteorder``
+        attribute, else big-endian, before the message), through this codec's own
+        ``encode`` and ``decoder``. A plugin may override it.
+        """
+        fast = TAGGERS.get(type(self)) or TAGGERS.get(self.kind)
+        if fast is None:
+            raise ConfigError(
+                f"codec {self.name!r} has kind {self.kind!r}: tagged mode needs kind 'json', 'text' or 'bytes', "
+                "or the codec's own tagged()"
+            )
+        tagged: Codec[tuple[int, M]] = fast(self)
+        return tagged
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Codec):
+            return NotImplemented
+        return type(self) is type(other) and self._options == other._options
+
+    def __hash__(self) -> int:
+        try:
+            return hash((type(self), tuple(self._options.items())))
+        except TypeError:  # an unhashable option value: equal codecs still hash alike
+            return hash((type(self), tuple(self._options)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._args, self._kwargs))
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"<{type(self).__name__} {self.name!r} {opts}>"
+
+
+def _bound_options(cls: type[Codec[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The construction arguments by name, defaults applied (as given when they do not fit: ``__init__`` says why)."""
+    sig = option_signature(cls)
+    try:
+        bound = sig.bind(*args, **kwargs)
+    except TypeError:
+        return dict(kwargs)
+    bound.apply_defaults()
+    out: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            out.update(value)
+        else:
+            out[name] = value
+    return out
+
+
+class Pieces:
+    """The bytes of one pending frame, held in at most about 1.2x their size however small the chunks.
+
+    Chunks of ``_SMALL`` bytes or more are kept as they came (no copy); smaller ones
+    are appended to a trailing ``bytearray``, so that a stream fed one byte at a
+    time does not hold one object per byte. ``join`` makes the frame in one copy.
+    """
+
+    __slots__ = ("held", "parts")
+
+    _SMALL = 512
+
+    def __init__(self) -> None:
+        self.parts: list[bytes | bytearray] = []
+        self.held = 0
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        if not n:
+            return
+        self.held += n
+        parts = self.parts
+        if n >= self._SMALL:
+            parts.append(data if isinstance(data, bytes) else bytes(data))
+        elif parts and isinstance(parts[-1], bytearray):
+            parts[-1] += data
+        else:
+            parts.append(bytearray(data))
+
+    def join(self, last: bytes | memoryview = b"", skip: int = 0) -> bytes:
+        """Everything held plus ``last``, without its first ``skip`` bytes, as one ``bytes``; then empty."""
+        parts: list[Any] = self.parts
+        if skip and parts and len(parts[0]) >= skip:
+            parts[0] = memoryview(parts[0])[skip:]
+            skip = 0
+        if last:
+            parts.append(last)
+        joined = b"".join(parts)
+        self.parts = []
+        self.held = 0
+        return joined[skip:] if skip else joined
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes held (fewer if fewer are held)."""
+        out = b""
+        for part in self.parts:
+            out += bytes(part[: size - len(out)])
+            if len(out) >= size:
+                break
+        return out
+
+    def clear(self) -> None:
+        self.parts = []
+        self.held = 0
 
 
 def check_option(

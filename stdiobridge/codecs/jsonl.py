@@ -1,7 +1,15 @@
-"""``jsonl``: one JSON value per line, encoded and decoded with orjson."""
+"""``jsonl``: one JSON value per line, encoded and decoded with orjson.
+
+Numbers are never changed silently: NaN and infinities (which JSON cannot hold, and
+orjson would write as ``null``) are refused with ``EncodeError``; an integer
+beyond 64 bits from the child (which orjson would turn into a rounded float) is
+decoded exactly, by the standard library's parser for that line.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import orjson
@@ -10,12 +18,60 @@ from ..errors import DecodeError, EncodeError, excerpt_of
 from .base import Codec, Decoder
 from .lines import LineDecoder
 
-__all__ = ["JsonlCodec"]
+__all__ = ["JsonlCodec", "dumps_line", "loads_line"]
 
 _APPEND_NL = orjson.OPT_APPEND_NEWLINE
+# Digits -> "0", anything else -> " ": an integer orjson would turn into a float has 19+ digits in a row.
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_RUN = b"0" * 19
 
 
-def _describe(line: bytes, exc: Exception) -> DecodeError:
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_exact_loads = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def loads_line(line: bytes) -> Any:
+    """The JSON value of one line; integers of any size stay exact integers."""
+    if len(line) >= 19 and _LONG_RUN in line.translate(_DIGITS):
+        return _exact_loads(line.decode())  # a long digit run: maybe an integer orjson would round
+    return orjson.loads(line)
+
+
+def _non_finite(value: Any) -> float | None:
+    """A NaN or infinity anywhere inside ``value``, if there is one."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else value
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return None
+    for item in value:
+        found = _non_finite(item)
+        if found is not None:
+            return found
+    return None
+
+
+def dumps_line(value: Any, what: str, max_frame: int) -> bytes:
+    """The compact JSON of ``value`` and an LF; ``EncodeError`` naming ``what`` when it cannot be sent exactly."""
+    try:
+        data = orjson.dumps(value, option=_APPEND_NL)
+    except orjson.JSONEncodeError as exc:
+        raise EncodeError(f"codec 'jsonl': cannot encode {what}: {exc}") from None
+    if b"null" in data:  # orjson writes NaN and infinities as null: look for them only then
+        bad = _non_finite(value)
+        if bad is not None:
+            raise EncodeError(f"codec 'jsonl': cannot encode {what}: {bad} is not a JSON number")
+    if len(data) - 1 > max_frame:
+        raise EncodeError(f"codec 'jsonl': message of {len(data) - 1} bytes exceeds max_frame={max_frame}")
+    return data
+
+
+def describe_line(line: bytes, exc: Exception) -> DecodeError:
+    """The ``DecodeError`` for a line that is not JSON."""
     shown = excerpt_of(line)
     return DecodeError(
         f"codec 'jsonl': the child wrote a line that is not JSON ({exc}): {shown!r}. "
@@ -30,13 +86,7 @@ class JsonlCodec(Codec[Any]):
     name = "jsonl"
 
     def encode(self, message: Any) -> bytes:
-        try:
-            data = orjson.dumps(message, option=_APPEND_NL)
-        except orjson.JSONEncodeError as exc:
-            raise EncodeError(f"codec 'jsonl': cannot encode {type(message).__name__}: {exc}") from None
-        if len(data) - 1 > self.max_frame:
-            raise EncodeError(f"codec 'jsonl': message of {len(data) - 1} bytes exceeds max_frame={self.max_frame}")
-        return data
+        return dumps_line(message, type(message).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[Any]:
-        return LineDecoder(self.max_frame, orjson.loads, _describe)
+        return LineDecoder(self.max_frame, loads_line, describe_line)

@@ -5,93 +5,125 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..errors import EncodeError, FrameTooLarge, ProtocolError, excerpt_of
-from .base import DEFAULT_MAX_FRAME, Codec, Decoder, check_option
+from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces, check_option
 
-__all__ = ["LenPrefixCodec"]
+__all__ = ["LenPrefixCodec", "LenPrefixDecoder"]
 
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ORDERS = {"big": ">", "little": "<"}
-_STREAMED = 1 << 16  # payloads still missing more than this are collected as pieces
+_TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}  # printable ASCII, tab, LF, CR
 
 
-class LenPrefixDecoder(Decoder[bytes]):
+def _oversize(head: bytes, size: int, limit: int, width: int) -> FrameTooLarge:
+    """The error for a prefix announcing more than ``limit``; a prefix of text is most likely a log line."""
+    shown = excerpt_of(head)
+    if width > 1 and all(b in _TEXT for b in head[:width]):
+        text = (
+            f"codec 'lenprefix': the child wrote text where a length prefix belongs: {shown!r} "
+            f"(read as a frame of {size} bytes; max_frame is {limit}). "
+            "Is the child printing logs to stdout? Logs belong on stderr."
+        )
+    else:
+        text = f"codec 'lenprefix': the prefix announces a frame of {size} bytes; max_frame is {limit}"
+    return FrameTooLarge(text, excerpt=shown, size=size, limit=limit)
+
+
+class LenPrefixDecoder(Decoder[Any]):
     """Reads a prefix, then waits for exactly that many bytes; linear in bytes fed.
 
-    Between calls it holds either a short tail (a partial prefix or a payload that
-    is nearly whole) or, for a large payload, the pieces received so far, joined
-    once when the payload is whole.
+    Between calls it holds a partial prefix (fewer than ``width`` bytes) or the
+    payload received so far of one frame (as ``Pieces``: about its own size in
+    memory, however small the chunks), joined once when the payload is whole.
+    With ``tag`` (tagged mode), every payload starts with a 4-byte request id and
+    messages are ``(id, bytes)`` pairs.
     """
 
-    __slots__ = ("_error", "_have", "_max", "_need", "_parts", "_tail", "_unpack", "_width")
+    __slots__ = ("_max", "_need", "_pieces", "_prefix", "_tag", "_unpack", "_width")
 
-    def __init__(self, header: struct.Struct, max_frame: int) -> None:
-        self._tail = b""  # bytes after the last whole frame (a partial prefix or payload)
-        self._need = -1  # payload length once the prefix of the frame in ``_parts`` is read
-        self._parts: list[bytes] = []  # a large payload arriving in pieces, joined once whole
-        self._have = 0
+    def __init__(self, header: struct.Struct, max_frame: int, tag: struct.Struct | None = None) -> None:
+        self._prefix = b""  # a partial prefix
+        self._need = -1  # payload length of the frame in ``_pieces``, once its prefix is read
+        self._pieces = Pieces()
         self._unpack = header.unpack_from
         self._width = header.size
         self._max = max_frame
-        self._error: ProtocolError | None = None
+        self._tag = tag.unpack_from if tag is not None else None
 
     @property
     def buffered(self) -> int:
-        return len(self._tail) + self._have + (self._width if self._parts else 0)
+        return len(self._prefix) + (self._pieces.held + self._width if self._need >= 0 else 0)
 
-    def feed(self, data: bytes) -> list[bytes]:
-        if self._parts:  # inside a large payload: the hot loop of a big frame in small chunks
-            rest = self._need - self._have
-            if len(data) < rest:
-                self._parts.append(data)
-                self._have += len(data)
-                return []
-            return self._finish_part(data, rest)
-        if self._error is not None:
-            raise self._error.again()
-        src = self._tail + data if self._tail else data
-        unpack, width, end = self._unpack, self._width, len(src)
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[Any]:
+        out: list[Any] = []
+        pos = 0
+        end = len(data)
+        if self._need >= 0:  # inside a payload: the hot loop of a big frame in small chunks
+            pieces = self._pieces
+            rest = self._need - pieces.held
+            if end < rest:
+                pieces.append(data)
+                return out
+            last = memoryview(data)[:rest]
+            if self._tag is None:
+                out.append(pieces.join(last))
+            elif self._need >= 4 and pieces.held >= 4 and self._tag(pieces.head(4))[0]:
+                out.append((self._tag(pieces.head(4))[0], pieces.join(last, skip=4)))  # no second copy
+            else:
+                self._emit(pieces.join(last), 0, self._need, out)  # checks the id (and raises when bad)
+            self._need = -1
+            pos = rest
+        elif self._prefix:
+            missing = self._width - len(self._prefix)
+            if end < missing:
+                self._prefix += data
+                return out
+            head = self._prefix + data[:missing]
+            self._prefix = b""
+            return self._frames(head + data[missing:], out)  # copies one chunk, once per partial prefix
+        if pos == end:
+            return out
+        return self._frames(data if not pos else data[pos:], out)
+
+    def _frames(self, src: bytes, out: list[Any]) -> list[Any]:
+        """Cut the frames of ``src``, which starts on a frame boundary; keep what is left of it."""
+        unpack, width, end, tag = self._unpack, self._width, len(src), self._tag
         pos = 0
         while end - pos >= width:
             need = unpack(src, pos)[0]
             if need > self._max:
-                self._tail = b""
-                self._error = FrameTooLarge(
-                    f"codec 'lenprefix': the prefix announces a frame of {need} bytes; max_frame is {self._max}",
-                    excerpt=excerpt_of(src[pos : pos + 64]),
-                    size=need,
-                    limit=self._max,
-                )
-                self._error.messages = out
-                raise self._error
+                err = _oversize(src[pos : pos + 64], need, self._max, width)
+                err.messages = out
+                raise err
             start = pos + width
             if end - start < need:
-                if need - (end - start) > _STREAMED:  # large and far from whole: collect pieces
-                    self._parts = [src[start:]]
-                    self._have = end - start
-                    self._need = need
-                    self._tail = b""
-                    return out
-                break
+                self._need = need
+                self._pieces.append(src[start:])
+                return out
             pos = start + need
-            out.append(src[start:pos])
-        self._tail = src[pos:] if pos < end else b""
+            if tag is None:
+                out.append(src[start:pos])
+            else:
+                self._emit(src, start, need, out)
+        if pos < end:
+            self._prefix = src[pos:]
         return out
 
-    def _finish_part(self, data: bytes, rest: int) -> list[bytes]:
-        """Complete a large payload with the first ``rest`` bytes of ``data``: one join, one copy."""
-        self._parts.append(data[:rest])
-        frame = b"".join(self._parts)
-        self._parts = []
-        self._have = 0
-        self._need = -1
-        try:
-            more = self.feed(data[rest:]) if len(data) > rest else []
-        except ProtocolError as err:
-            err.messages = [frame, *err.messages]
-            raise
-        return [frame, *more]
+    def _emit(self, src: bytes, start: int, size: int, out: list[Any]) -> None:
+        """Append the ``(id, message)`` of the tagged payload ``src[start:start + size]``, or raise."""
+        assert self._tag is not None
+        ident = self._tag(src, start)[0] if size >= 4 else 0
+        if not ident:
+            payload = src[start : start + size]
+            why = "shorter than the 4-byte request id" if size < 4 else "request id 0"
+            err: ProtocolError = DecodeError(
+                f"codec 'lenprefix' (tagged): not a tagged frame (payload {why}): {excerpt_of(payload)!r}. "
+                "Does the child run in tagged mode (STDIOBRIDGE_TAGGED=1)?",
+                excerpt=excerpt_of(payload),
+            )
+            err.messages = out
+            raise err
+        out.append((ident, src[start + 4 : start + size]))
 
 
 class LenPrefixCodec(Codec[bytes]):
@@ -110,13 +142,8 @@ class LenPrefixCodec(Codec[bytes]):
         self._header = struct.Struct(_ORDERS[byteorder] + _FORMATS[width])
         self._limit = min(max_frame, 2 ** (8 * width) - 1)
 
-    def options(self) -> dict[str, Any]:
-        return {"width": self.width, "byteorder": self.byteorder, **super().options()}
-
-    def encode(self, message: bytes) -> bytes:
-        if not isinstance(message, (bytes, bytearray, memoryview)):
-            raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(message).__name__}")
-        size = len(message) if not isinstance(message, memoryview) else message.nbytes
+    def check_size(self, size: int) -> None:
+        """Refuse a payload of ``size`` bytes that the prefix or ``max_frame`` cannot hold."""
         if size > self._limit:
             why = (
                 f"max_frame={self.max_frame}"
@@ -124,6 +151,13 @@ class LenPrefixCodec(Codec[bytes]):
                 else f"the largest length a {self.width}-byte prefix holds ({2 ** (8 * self.width) - 1})"
             )
             raise EncodeError(f"codec 'lenprefix': message of {size} bytes exceeds {why}")
+
+    def encode(self, message: bytes) -> bytes:
+        if not isinstance(message, (bytes, bytearray, memoryview)):
+            raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(message).__name__}")
+        size = len(message) if not isinstance(message, memoryview) else message.nbytes
+        if size > self._limit:
+            self.check_size(size)
         return self._header.pack(size) + message
 
     def decoder(self) -> Decoder[bytes]:

@@ -1,15 +1,17 @@
 """Splitting a byte stream into LF-terminated lines in linear time, whatever the chunking.
 
 Like h11's receive buffer, it never searches the same bytes twice: what it holds
-between calls is one partial line (no LF in it), kept as the chunks it came in
-and joined once, when its LF arrives. Each ``split`` looks for the last LF only in
-the bytes just fed and cuts every whole line at C speed (``bytes.split`` for
-short lines, memchr-based ``find`` for long ones).
+between calls is one partial line (no LF in it), kept as ``Pieces`` (about its own
+size in memory, however small the chunks) and joined once, when its LF arrives.
+Each ``split`` looks for the last LF only in the bytes just fed and cuts every
+whole line at C speed (``bytes.split`` for short lines, memchr-based ``find`` for
+long ones).
 """
 
 from __future__ import annotations
 
 from ..errors import FrameTooLarge, excerpt_of
+from .base import Pieces
 
 __all__ = ["LineBuffer"]
 
@@ -43,34 +45,35 @@ class LineBuffer:
     raises ``FrameTooLarge`` as soon as it is certain, before it is held whole.
     """
 
-    __slots__ = ("_held", "_parts", "max_line")
+    __slots__ = ("_cr", "_pending", "max_line")
 
     def __init__(self, max_line: int) -> None:
-        self._parts: list[bytes] = []  # the chunks of one partial line: never an LF in them
-        self._held = 0
+        self._pending = Pieces()  # one partial line: never an LF in it
+        self._cr = False  # the partial line ends with CR (maybe of a CRLF, which does not count)
         self.max_line = max_line
 
     @property
     def buffered(self) -> int:
-        return self._held
+        return self._pending.held
 
     def split(self, data: bytes) -> list[bytes]:
         """Return the whole lines that ``data`` completes."""
         last = data.rfind(b"\n")  # only the new bytes can hold an LF
+        pending = self._pending
         if last < 0:
             if data:
-                self._parts.append(data)
-                self._held += len(data)
+                pending.append(data)
+                self._cr = data.endswith(b"\r")
                 self._check_partial([])
             return []
-        if self._parts:
-            self._parts.append(data[: last + 1])
-            block = b"".join(self._parts)
+        if pending.held:
+            block = pending.join(memoryview(data)[: last + 1])
         else:
             block = data if last == len(data) - 1 else data[: last + 1]
         rest = data[last + 1 :]
-        self._parts = [rest] if rest else []
-        self._held = len(rest)
+        if rest:
+            pending.append(rest)
+            self._cr = rest.endswith(b"\r")
         lines = _cut(block)
         if b"\r" in block:
             lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
@@ -82,9 +85,9 @@ class LineBuffer:
 
     def _check_partial(self, lines: list[bytes]) -> None:
         # A partial line may still end in the CR of a CRLF, which does not count.
-        limit = self.max_line + 1 if self._parts and self._parts[-1].endswith(b"\r") else self.max_line
-        if self._held > limit:
-            raise self._too_large(self._parts[0][:64], lines, self._held)
+        held = self._pending.held
+        if held > self.max_line + self._cr:
+            raise self._too_large(self._pending.head(64), lines, held)
 
     def _too_large(self, head: bytes, lines: list[bytes], size: int) -> FrameTooLarge:
         err = FrameTooLarge(
@@ -93,6 +96,5 @@ class LineBuffer:
             limit=self.max_line,
         )
         err.messages = list(lines)
-        self._parts = []
-        self._held = 0
+        self._pending.clear()
         return err

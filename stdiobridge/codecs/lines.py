@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs as _pycodecs
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..errors import ConfigError, DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import DEFAULT_MAX_FRAME, Codec, Decoder, check_option
@@ -20,9 +20,10 @@ class LineDecoder(LineBuffer, Decoder[M]):
 
     ``convert`` may raise anything for a line that is not a valid message;
     ``describe`` then turns the line and that exception into a ``DecodeError``.
+    Like every decoder, it is not to be fed again after it raised.
     """
 
-    __slots__ = ("_convert", "_describe", "_error")
+    __slots__ = ("_convert", "_describe")
 
     def __init__(
         self,
@@ -33,12 +34,9 @@ class LineDecoder(LineBuffer, Decoder[M]):
         super().__init__(max_frame)
         self._convert = convert
         self._describe = describe
-        self._error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> list[M]:
-        if self._error is not None:
-            raise self._error.again()
-        if not self._held:
+        if not self._pending.held:
             # Fast path: one whole line in one chunk, the usual request/response case.
             nl = data.find(b"\n")
             if nl >= 0 and nl == len(data) - 1:
@@ -47,16 +45,14 @@ class LineDecoder(LineBuffer, Decoder[M]):
                     try:
                         return [self._convert(line)]
                     except Exception as exc:
-                        self._error = self._describe(line, exc)
-                        raise self._error from None
+                        raise self._describe(line, exc) from None
+        fault: ProtocolError | None = None
         try:
             lines = self.split(data)
         except ProtocolError as err:
-            lines = err.messages
-            err.messages = []
-            self._error = err
+            lines, fault = err.messages, err
         convert = self._convert
-        if self._error is None:
+        if fault is None:
             try:
                 return [convert(line) for line in lines]
             except Exception:
@@ -66,16 +62,19 @@ class LineDecoder(LineBuffer, Decoder[M]):
             try:
                 out.append(convert(line))
             except Exception as exc:
-                self._error = self._describe(line, exc)
+                fault = self._describe(line, exc)
                 break
-        assert self._error is not None
-        self._error.messages = out
-        raise self._error
+        assert fault is not None
+        fault.messages = out
+        raise fault
 
 
 class LinesCodec(Codec[str]):
     """Text lines. Options: ``encoding`` (ASCII-compatible, default UTF-8),
-    ``errors`` (as for ``bytes.decode``, default ``strict``), ``max_frame``."""
+    ``errors`` (as for ``bytes.decode``, default ``strict``), ``max_frame``.
+
+    A subclass may override ``decode_line`` (and ``describe_error``) to change how
+    one line becomes a message."""
 
     name = "lines"
     kind = "text"
@@ -96,11 +95,8 @@ class LinesCodec(Codec[str]):
             )
         self.encoding = info.name
         self.errors = errors
-        if info.name == "utf-8" and errors == "strict":
-            self.decode_line = bytes.decode  # type: ignore[method-assign,assignment]  # same result, no call layer
-
-    def options(self) -> dict[str, Any]:
-        return {"encoding": self.encoding, "errors": self.errors, **super().options()}
+        if "encoding" in self._options:  # a subclass may not take it as an option
+            self._options["encoding"] = info.name  # "UTF8" and "utf-8" are the same codec
 
     def encode(self, message: str) -> bytes:
         if not isinstance(message, str):
@@ -120,8 +116,14 @@ class LinesCodec(Codec[str]):
             raise EncodeError(f"codec 'lines': message of {len(data)} bytes exceeds max_frame={self.max_frame}")
         return data + b"\n"
 
+    def line_converter(self) -> Callable[[bytes], str]:
+        """``decode_line``, or the same conversion without a call layer when it is the plain UTF-8 one."""
+        if type(self).decode_line is LinesCodec.decode_line and self.encoding == "utf-8" and self.errors == "strict":
+            return bytes.decode
+        return self.decode_line
+
     def decoder(self) -> Decoder[str]:
-        return LineDecoder(self.max_frame, self.decode_line, self.describe_error)
+        return LineDecoder(self.max_frame, self.line_converter(), self.describe_error)
 
     def decode_line(self, line: bytes) -> str:
         """The text of one line (without its line ending)."""

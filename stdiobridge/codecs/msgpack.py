@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 
 from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
-from .base import DEFAULT_MAX_FRAME, Codec, Decoder
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces
 
 __all__ = ["MsgpackCodec"]
 
@@ -109,13 +109,12 @@ class MsgpackDecoder(Decoder[Any]):
 
     __slots__ = (
         "_boundary",
-        "_error",
         "_expect",
         "_fed",
         "_have",
         "_head",
         "_max",
-        "_parts",
+        "_pieces",
         "_size",
         "_unpackb",
         "_unpacker",
@@ -141,40 +140,30 @@ class MsgpackDecoder(Decoder[Any]):
         self._boundary = 0  # stream offset just after the last whole value
         self._head = b""  # first bytes of the value being received, to check its header
         self._expect = 0  # stream offset before which the pending value cannot be whole (skip unpacking)
-        self._parts: list[bytes] = []  # a large top-level str/bin/ext arriving in pieces
-        self._have = 0
+        self._pieces = Pieces()  # a large top-level str/bin/ext arriving in pieces
         self._size: int | None = None
         self._max = max_frame
-        self._error: ProtocolError | None = None
 
     @property
     def buffered(self) -> int:
-        if self._error is not None:
-            return 0
-        return self._fed - self._boundary + self._have
+        return self._fed - self._boundary + self._pieces.held
 
     def feed(self, data: bytes) -> list[Any]:
-        if self._parts:  # inside a large str/bin/ext: collect, join once when whole
-            self._parts.append(data)
-            self._have += len(data)
+        pieces = self._pieces
+        if pieces.held:  # inside a large str/bin/ext: collect, join once when whole
+            pieces.append(data)
             if self._size is None:
-                self._size = declared_size(b"".join(self._parts)[:9])
+                self._size = declared_size(pieces.head(9))
                 self._refuse_oversize(self._size, data)
-            if self._size is None or self._have < self._size:
+            if self._size is None or pieces.held < self._size:
                 return []
-            joined = b"".join(self._parts)
-            self._parts = []
-            self._have = 0
             self._size = None
-            data = joined
-        elif self._error is not None:
-            raise self._error.again()
+            data = pieces.join()
         elif self._fed == self._boundary and data and data[0] in _SIZED:
             size = declared_size(data[:9])
             self._refuse_oversize(size, data)
             if size is None or size - len(data) > _STREAMED:
-                self._parts = [data]
-                self._have = len(data)
+                pieces.append(data)
                 self._size = size
                 return []
         if self._fed == self._boundary and len(data) <= self._max:
@@ -212,7 +201,7 @@ class MsgpackDecoder(Decoder[Any]):
 
     def _refuse_oversize(self, size: int | None, near: bytes) -> None:
         if size is not None and size > self._max:
-            self._parts = []
+            self._pieces.clear()
             err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), [], near)
             assert isinstance(err, FrameTooLarge)
             err.size = size
@@ -254,7 +243,6 @@ class MsgpackDecoder(Decoder[Any]):
                 excerpt=shown,
             )
         err.messages = out
-        self._error = err
         return err
 
 

@@ -8,7 +8,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Codec
+from .base import Codec, option_signature
 from .jsonl import JsonlCodec
 from .lenprefix import LenPrefixCodec
 from .lines import LinesCodec
@@ -83,7 +83,7 @@ def get_codec(spec: CodecSpec, /, **options: Any) -> Codec[Any]:
     else:
         raise ConfigError(f"a codec is a name, a table with 'name', or a Codec; got {type(spec).__name__}")
     cls = _load(name)
-    params = inspect.signature(cls).parameters
+    params = option_signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     allowed = sorted(n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
     unknown = sorted(set(options) - set(allowed))
