@@ -321,7 +321,8 @@ def settings_from_environment(env: Mapping[str, str] | None = None) -> Settings:
     settings = load_config(source, env=env)
     program = settings.command[0]
     if root is not None and "/" in program and not os.path.isabs(program):
-        settings = dataclasses.replace(settings, command=[str(root / program), *settings.command[1:]])
+        spec = settings.spec.replace(command=(str(root / program), *settings.command[1:]))
+        settings = dataclasses.replace(settings, spec=spec)
     return settings
 
 

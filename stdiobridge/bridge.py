@@ -1,115 +1,82 @@
 """``Bridge``: a synchronous, thread-safe request/response channel to one persistent child.
 
-One call at a time is in flight on the child (callers are serialised by a lock),
-except inside ``call_many``, which pipelines a batch. Reads and writes share one
-``poll`` loop over non-blocking pipes, so a large request and a large response
-flow at once and never deadlock on full pipe buffers.
+It only waits: one ``poll`` loop over the child's non-blocking stdout and stdin and
+its pidfd, feeding the ``Exchange``, which decides whose answer each frame is.
+Without request ids callers are serialised (one call, or one ``call_many`` batch,
+in flight). With ``tagged=True`` calls from several threads are in flight together:
+one of the waiting threads drives the pipes and hands each answer to its caller.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
 import select
 import threading
 import time
-import warnings
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from .codecs import Decoder
-from .errors import (
-    BridgeClosed,
-    BridgeError,
-    CallTimeout,
-    ChildExited,
-    ProtocolError,
-    SpawnError,
-)
-from .failures import (
-    exit_error,
-    extra_output_error,
-    stopped,
-    tail_note,
-    timeout_error,
-    unsolicited_output_error,
-    which_response,
-)
+from .errors import BridgeClosed, BridgeError, CallTimeout, ChildExited
+from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
+from .failures import tail_note
 from .front import Front
-from .process import ChildProcess, describe_exit
+from .process import ChildProcess, describe_exit, retire
+from .spec import check_call_timeout
 
 __all__ = ["Bridge"]
 
 log = logging.getLogger("stdiobridge")
 
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
-_WRITE = select.POLLOUT | select.POLLHUP | select.POLLERR
+_WRITE = select.POLLOUT | select.POLLERR
 _CHUNK = 1 << 16
 _BIG_CHUNK = 1 << 20
-_WRITE_BATCH = 1 << 18
-_PARTIAL_KEPT = 256
-_EXIT_WAIT = 1.0  # how long a child that closed stdout gets to exit before it is killed
+_MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
+_EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
+_REAP_WAIT = 0.5  # after SIGKILL, wait this long for the exit before leaving it to a background thread
 
 
 class _Child:
-    """One incarnation: the process, its decoder and poller, and what arrived of a response."""
+    """One incarnation: the process, its exchange, and a poller over stdout and the pidfd."""
 
-    __slots__ = (
-        "decoder",
-        "feed",
-        "fresh",
-        "in_fd",
-        "incarnation",
-        "limit",
-        "out_fd",
-        "partial",
-        "poll",
-        "poller",
-        "proc",
-    )
+    __slots__ = ("ex", "in_fd", "out_fd", "pidfd", "poll", "poller", "proc", "writing")
 
-    def __init__(self, proc: ChildProcess, decoder: Decoder[Any], incarnation: int) -> None:
+    def __init__(self, proc: ChildProcess, ex: Exchange) -> None:
         self.proc = proc
-        self.decoder = decoder
-        self.poller = select.poll()
-        self.poller.register(proc.stdout_fd, _READ)
-        self.poll = self.poller.poll
-        self.feed = decoder.feed
+        self.ex = ex
         self.in_fd = proc.stdin_fd
         self.out_fd = proc.stdout_fd
-        self.incarnation = incarnation
-        self.partial = bytearray()  # first bytes of a response not yet whole (for errors)
-        self.fresh = True  # no call has been answered yet (startup_timeout applies)
-        self.limit: float | None = None  # the limit of a call that gives none (set by the bridge)
-
-
-_live_bridges: weakref.WeakSet[Bridge] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_forgotten() -> None:
-    for bridge in list(_live_bridges):
-        with contextlib.suppress(Exception):
-            bridge.close()
+        self.pidfd = proc.pidfd
+        self.poller = select.poll()
+        self.poller.register(proc.stdout_fd, _READ)
+        if proc.pidfd >= 0:
+            self.poller.register(proc.pidfd, select.POLLIN)
+        self.poll = self.poller.poll
+        self.writing = False
 
 
 class Bridge(Front):
     """Start ``command`` once and exchange messages with it over stdin/stdout; thread-safe.
 
-    Options as for ``Front`` (``stdiobridge.front``): codec, timeouts, restarts,
-    environment, stderr handling, shutdown grace times. ``max_pending`` bounds
-    the requests in flight inside ``call_many``.
+    Options as for ``Front`` (``stdiobridge.front``), or one ``BridgeSpec``. After
+    ``os.fork()`` a bridge in the new process never touches its parent's child: it
+    starts its own on first use.
     """
 
     def _setup(self) -> None:
-        self._lock = threading.Lock()
+        self._turn = threading.Lock()  # the right to drive the pipes (untagged: the only call in flight)
+        self._owner = 0  # the thread holding ``_turn``: a signal handler in it must not wait for it
+        self._state = _StateLock()  # tagged: guards the exchange; waiting callers sleep on it
         self._child: _Child | None = None
-        _live_bridges.add(self)
 
     # -- public state
+
+    @property
+    def pid(self) -> int | None:
+        """The current child's pid, or ``None`` when no child is running."""
+        child = self._child
+        return child.proc.pid if child is not None else None
 
     @property
     def alive(self) -> bool:
@@ -123,14 +90,17 @@ class Bridge(Front):
         child = self._child
         if child is None:
             return self.startup_timeout or self.timeout
-        return self._default_timeout(child)
+        return child.ex.default_limit()
 
     # -- lifetime
 
     def start(self) -> Bridge:
         """Start the child now rather than on the first call. Returns the bridge."""
-        with self._lock:
+        self._take_turn(None, time.monotonic())
+        try:
             self._ready()
+        finally:
+            self._give_turn()
         return self
 
     def __enter__(self) -> Bridge:
@@ -142,353 +112,418 @@ class Bridge(Front):
     def close(self) -> None:
         """Stop the child gracefully (EOF, SIGTERM, SIGKILL; descendants too). Idempotent.
 
-        A call in progress in another thread is given ``close_timeout`` to finish;
-        after that the child is killed under it and it fails with ``BridgeClosed``.
+        Safe from any thread and from a signal handler. A call in progress is given
+        ``close_timeout`` to finish; then the child is killed under it and the call
+        fails with ``BridgeClosed``. Descriptors are only closed once no call uses them.
         """
-        if self._closed:
-            return
         self._closed = True
-        _live_bridges.discard(self)
-        if not self._lock.acquire(timeout=self.close_timeout):
+        if self._owner == threading.get_ident():  # a signal handler interrupting this thread's own call
+            child = self._child
+            if child is not None:
+                child.proc.kill()  # the interrupted call sees the death, fails, and reaps
+            return
+        if not self._turn.acquire(timeout=self.spec.close_timeout):
             child = self._child
             if child is not None:
                 child.proc.kill()
-            self._lock.acquire()
+            self._turn.acquire()
         try:
             child, self._child = self._child, None
             if child is not None:
-                child.proc.shutdown(self.close_timeout, self.terminate_timeout)
+                child.proc.shutdown(self.spec.close_timeout, self.spec.terminate_timeout)
         finally:
-            self._lock.release()
+            self._turn.release()
 
     def __del__(self) -> None:
         if getattr(self, "_closed", True):
             return
-        child = self._child
+        child = getattr(self, "_child", None)
         if child is not None:
+            import warnings  # noqa: PLC0415  (only on this rare path)
+
             warnings.warn(
                 f"{self!r} was never closed; killing its child (use `with Bridge(...)` or close())",
                 ResourceWarning,
                 stacklevel=2,
             )
-            with contextlib.suppress(Exception):
-                child.proc.kill()
+            child.proc.kill()
         self._closed = True
+
+    def _kill_at_exit(self) -> None:
+        if not self._closed:
+            self._closed = True
+            child = self._child
+            if child is not None:
+                retire(child.proc, self.spec.close_timeout, self.spec.terminate_timeout)
+
+    def _after_fork(self) -> None:
+        self._turn = threading.Lock()
+        self._owner = 0
+        self._state = _StateLock()
+        child, self._child = self._child, None
+        if child is not None:
+            child.proc.forget_after_fork()
 
     # -- calls
 
     def call(self, message: Any, timeout: float | None = None) -> Any:
         """Send one message and return the child's response to it.
 
+        ``timeout``: seconds (``None``: the bridge's, ``math.inf``: no limit).
         Raises ``EncodeError`` (nothing sent), ``CallTimeout``, ``ChildExited``,
-        ``ProtocolError``, ``SpawnError`` or ``BridgeClosed``.
+        ``ProtocolError``, ``SpawnError``, ``ConfigError`` (a bad timeout, before
+        anything is sent) or ``BridgeClosed``.
         """
-        payload = self.codec.encode(message)
-        with self._lock:
-            child = self._child
-            if child is None or child.poll(0) or self._closed or self._sup.max_calls is not None:
-                child = self._ready()
-            try:
-                sent = os.write(child.in_fd, payload)
-            except BlockingIOError:
-                sent = 0
-            except (BrokenPipeError, ConnectionResetError):
-                return self._exchange([payload], timeout, child)[0]
-            sup = self._sup
-            sup.bytes_sent += sent
-            if sent != len(payload):  # a large request: write and read together
-                return self._pump(child, [payload], timeout, first_sent=sent)[0]
-            # The request is out; wait for its one response. (The hot path: kept flat.)
-            if timeout is None:
-                timeout = child.limit
-            deadline = None if timeout is None else time.monotonic() + timeout
-            wait = timeout
-            poll, fd, feed = child.poll, child.out_fd, child.feed
-            read_size = _CHUNK
-            while True:
-                if wait is None:
-                    poll()
-                elif not poll(wait * 1000.0 + 1.0):
-                    wait = deadline - time.monotonic()  # type: ignore[operator]
-                    if wait <= 0:
-                        raise self._timed_out(child, timeout, 0, 1)
-                    continue
-                try:
-                    data = os.read(fd, read_size)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    raise self._child_gone(child, 0, 1)
-                sup.bytes_received += len(data)
-                try:
-                    got = feed(data)
-                except ProtocolError as err:
-                    raise self._protocol_error(child, err) from None
-                if got:
-                    if len(got) > 1 or child.decoder.buffered:
-                        raise self._extra_output(child, data)
-                    if child.fresh:
-                        self._answered_first(child)
-                    sup.calls += 1
-                    sup.calls_this_child += 1
-                    return got[0]
-                if len(data) == read_size:
-                    read_size = _BIG_CHUNK  # a big response is streaming: read more per call
-                if len(child.partial) < _PARTIAL_KEPT:
-                    child.partial += data[: _PARTIAL_KEPT - len(child.partial)]
-                if deadline is not None:
-                    wait = deadline - time.monotonic()
-                    if wait <= 0:
-                        raise self._timed_out(child, timeout, 0, 1)
+        limit = check_call_timeout(timeout)
+        entered = time.monotonic()
+        if self._ids is None:
+            frames = [(0, self._wire.encode(message))]
+        else:
+            frames = encode_frames(self._wire, (message,), self._ids)
+        return self._run(frames, limit, entered, rolling=False)[0]
 
     def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined (up to ``max_pending`` in flight); responses in order.
 
         Every message is encoded before anything is sent. ``timeout`` bounds the
         wait for each next response. On failure the exception's ``results`` holds
-        the responses received before it.
+        the responses received before it, in order.
         """
-        encode = self.codec.encode
-        payloads = [encode(m) for m in messages]
-        if not payloads:
+        limit = check_call_timeout(timeout)
+        entered = time.monotonic()
+        frames = encode_frames(self._wire, messages, self._ids)
+        if not frames:
             return []
-        with self._lock:
-            return self._exchange(payloads, timeout, self._ready())
+        return self._run(frames, limit, entered, rolling=True)
 
-    # -- the machinery (called with the lock held)
+    # -- the machinery
+
+    def _run(self, frames: list[tuple[int, bytes]], limit: float | None, entered: float, rolling: bool) -> list[Any]:
+        tagged = self._ids is not None
+        for attempt in (1, 2):
+            if tagged:
+                call, child = self._submit_tagged(frames, limit, entered, rolling)
+                self._wait_tagged(child, call)
+            else:
+                self._take_turn(limit, entered)
+                try:
+                    child = self._ready()
+                    call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                    try:
+                        self._drive(child, call, None)
+                    except BaseException as exc:
+                        child.ex.abandon(call, exc)
+                        raise
+                    finally:
+                        self._settle(child)
+                finally:
+                    self._give_turn()
+            if call.error is NOT_DELIVERED and attempt == 1:
+                continue  # the child was gone before any byte was written: a fresh child may have it
+            break
+        return self._outcome(call)
+
+    def _outcome(self, call: Call) -> list[Any]:
+        error = call.error
+        if error is None:
+            self._sup.calls += len(call.results)
+            return call.results
+        if self._closed and isinstance(error, ChildExited):
+            error = BridgeClosed(f"{self!r} was closed during the call")
+            call.error = error
+        done = len(call.answers_so_far())
+        self._count(done, error)
+        return call.outcome()  # type: ignore[no-any-return]
+
+    def _take_turn(self, limit: float | None, entered: float) -> None:
+        """Wait for the right to drive the pipes; the wait counts against the call's deadline."""
+        if self._turn.acquire(blocking=False):
+            self._owner = threading.get_ident()
+            return
+        if self._owner == threading.get_ident():
+            raise BridgeError(
+                f"{self!r}: call() re-entered from a signal handler (or a stderr callback) during a call on "
+                "the same bridge in the same thread; use another bridge there"
+            )
+        if limit is None:
+            limit = self.next_call_timeout
+        wait = -1.0 if limit is None or limit == float("inf") else entered + limit - time.monotonic()
+        if wait != -1.0 and (wait <= 0 or not self._turn.acquire(timeout=wait)):
+            raise CallTimeout(
+                f"{self!r}: waited {limit} s for other calls on this bridge to finish; nothing was sent "
+                "(calls are serialised without request ids: use tagged=True or a BridgePool for concurrency)"
+            )
+        if wait == -1.0:
+            self._turn.acquire()
+        self._owner = threading.get_ident()
+
+    def _give_turn(self) -> None:
+        self._owner = 0
+        self._turn.release()
 
     def _ready(self) -> _Child:
-        """The child to send to: alive, idle, with nothing unsolicited on its stdout."""
+        """The child to send to (started if need be), checked for a death or output while it was idle."""
         if self._closed:
             raise BridgeClosed(f"{self!r} is closed")
         child = self._child
-        if child is not None:
-            if child.poller.poll(0):
-                self._idle_output(child)
-                child = self._child
-            elif self._sup.due_for_recycle():
-                self._retire(graceful=True)
-                child = None
+        if child is not None and child.ex.idle and child.poll(0):
+            self._idle_event(child)  # stdout readable or the child exited while nobody was calling
+            child = self._child
         if child is None:
-            child = self._spawn()
+            now = time.monotonic()
+            proc = self._start_process(now)
+            child = self._child = _Child(proc, self._new_exchange(proc))
         return child
 
-    def _idle_output(self, child: _Child) -> None:
-        """stdout became readable between calls: the child died, or wrote unasked-for bytes."""
-        try:
-            data = os.read(child.proc.stdout_fd, _CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            code = self._retire(graceful=False, wait=_EXIT_WAIT)
+    def _idle_event(self, child: _Child) -> None:
+        """Between calls, stdout became readable or the pidfd fired: a death, or output nobody asked for."""
+        ex = child.ex
+        self._drain(child)
+        if ex.state is ChildState.BROKEN:  # unsolicited output: the next caller hears of it, nothing is sent
+            self._settle(child)
+            failure = ex.failure
+            assert failure is not None
+            self._count(0, failure)
+            raise failure
+        if ex.state is ChildState.DEAD or child.proc.returncode is not None:
+            self._settle(child)
+            code = child.proc.returncode
             reason = f"the child (pid {child.proc.pid}) {describe_exit(code)} while idle"
             self._sup.child_lost(reason)
             log.warning("%s; starting a new one.%s", reason, tail_note(child.proc.stderr_tail()))
+
+    def _drain(self, child: _Child) -> None:
+        """Read what stdout holds now (non-blocking) into the exchange; EOF means the child is gone."""
+        while True:
+            try:
+                data = os.read(child.out_fd, _BIG_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self._gone(child)
+                return
+            child.ex.received(data, time.monotonic())
+        if child.pidfd >= 0 and child.proc.returncode is not None:
+            self._gone(child)
+
+    def _gone(self, child: _Child) -> None:
+        """The child exited or closed stdout: give it a moment for its exit status, then fail what waited."""
+        ex = child.ex
+        if ex.state is ChildState.DEAD:
             return
-        self._retire(graceful=False)
-        raise unsolicited_output_error(child.proc, data)
+        deadline = ex.next_deadline()
+        grace = _EXIT_GRACE if deadline is None else max(0.0, min(_EXIT_GRACE, deadline - time.monotonic()))
+        child.proc.wait_exit(grace)
+        ex.child_exited(child.proc.returncode, child.proc.stderr_tail(0.2))
 
-    def _spawn(self) -> _Child:
-        now = time.monotonic()
-        refusal = self._sup.refusal(now)
-        if refusal is not None:
-            raise ChildExited(refusal)
-        try:
-            proc = ChildProcess(self.command, **self._spawn_options)
-        except SpawnError:
-            self._sup.failed("spawn failed")
-            raise
-        incarnation = self._sup.spawned(now)
-        child = self._child = _Child(proc, self.codec.decoder(), incarnation)
-        child.limit = self.startup_timeout or self.timeout
-        return child
-
-    def _answered_first(self, child: _Child) -> None:
-        """The child's first answer: from now on its calls get ``timeout``, not ``startup_timeout``."""
-        child.fresh = False
-        child.limit = self.timeout
-
-    def _retire(self, *, graceful: bool, wait: float = 0.0) -> int | None:
-        """Stop the current child (gracefully or by SIGKILL) and forget it; returns its status."""
-        child, self._child = self._child, None
-        if child is None:
-            return None
-        proc = child.proc
-        if graceful:
-            return proc.shutdown(self.close_timeout, self.terminate_timeout)
-        if wait and proc.returncode is None:
-            with contextlib.suppress(Exception):
-                proc.proc.wait(wait)
-        return proc.kill()
-
-    def _deadline(self, child: _Child, timeout: float | None) -> float | None:
-        if timeout is None:
-            timeout = self._default_timeout(child)
-        return None if timeout is None else time.monotonic() + timeout
-
-    def _exchange(self, payloads: list[bytes], timeout: float | None, child: _Child) -> list[Any]:
-        """Write ``payloads`` and read one response each, pipelined, in one poll loop."""
-        try:
-            return self._pump(child, payloads, timeout)
-        except _NotDelivered:
-            # The pipe was broken before any byte of the first request went out: the child
-            # had died while idle. Nothing was received, so a fresh child may have it.
-            self._retire(graceful=False, wait=_EXIT_WAIT)
-            self._sup.child_lost("stdin was closed before the request was written")
-            return self._pump(self._ready(), payloads, timeout)
-
-    def _pump(self, child: _Child, payloads: list[bytes], timeout: float | None, first_sent: int = 0) -> list[Any]:
-        proc = child.proc
-        in_fd, out_fd = proc.stdin_fd, proc.stdout_fd
-        poller = child.poller
-        decoder = child.decoder
-        sup = self._sup
-        total = len(payloads)
-        results: list[Any] = []
-        deadline = self._deadline(child, timeout)
-        window = self.max_pending
-
-        # What to write: whole frames, joined into batches of up to _WRITE_BATCH bytes.
-        queued = 0  # payloads handed to the writer so far
-        out: memoryview | bytes = b""
-        sent_any = first_sent > 0
-        writing = False
-
-        def refill() -> memoryview | bytes:
-            nonlocal queued
-            limit = min(total, len(results) + window)
-            if queued >= limit:
-                return b""
-            if queued + 1 == limit or len(payloads[queued]) >= _WRITE_BATCH:
-                queued += 1
-                return payloads[queued - 1]
-            batch = []
-            size = 0
-            while queued < limit and size < _WRITE_BATCH:
-                batch.append(payloads[queued])
-                size += len(payloads[queued])
-                queued += 1
-            return b"".join(batch)
-
-        if first_sent:
-            queued = 1
-            out = memoryview(payloads[0])[first_sent:]
-        else:
-            out = refill()
+    def _drive(self, child: _Child, call: Call, lock: _StateLock | None) -> None:
+        """Write and read until ``call`` is done. ``lock``: held around every exchange step (tagged)."""
+        ex = child.ex
+        in_fd, out_fd, pidfd = child.in_fd, child.out_fd, child.pidfd
+        poll = child.poll
         read_size = _CHUNK
-        try:
-            while True:
-                # 1. write what we can without blocking
-                while out:
+        monotonic = time.monotonic
+        while not call.done:
+            # 1. write what is due, without blocking
+            if lock is not None:
+                lock.acquire()
+            try:
+                out = ex.outgoing()
+                if out:
                     try:
-                        n = os.write(in_fd, out)
+                        n = os.write(in_fd, out[0]) if len(out) == 1 else os.writev(in_fd, out)
                     except BlockingIOError:
                         n = 0
                     except (BrokenPipeError, ConnectionResetError):
-                        if not sent_any:
-                            raise _NotDelivered() from None
-                        out = b""
-                        break  # the child is gone; its exit shows up on stdout as EOF
+                        self._notify(lock, ex.broken_pipe())
+                        if call.done:
+                            return
+                        n = 0  # the death shows on the pidfd or stdout
+                        out = []
                     if n:
-                        sent_any = True
-                        sup.bytes_sent += n
-                    if n == len(out):
-                        out = refill()
-                        continue
-                    out = memoryview(out)[n:]
-                    break
-                if out and not writing:
-                    poller.register(in_fd, _WRITE)
-                    writing = True
-                elif not out and writing:
-                    poller.unregister(in_fd)
-                    writing = False
-
-                # 2. wait for the child
-                if deadline is None:
-                    events = poller.poll()
+                        ex.wrote(n)
+                        if n == sum(map(len, out)):
+                            continue  # all taken: there may be more to write
+                want_write = bool(out)
+                deadline = ex.next_deadline()
+            finally:
+                if lock is not None:
+                    lock.release()
+            if want_write != child.writing:
+                if want_write:
+                    child.poller.register(in_fd, _WRITE)
                 else:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise self._timed_out(child, timeout, len(results), total)
-                    events = poller.poll(remaining * 1000.0 + 1.0)
-                    if not events:
-                        continue  # the deadline check above decides
-                for fd, _event in events:
-                    if fd != out_fd:
-                        continue  # stdin writable (or broken): the write step handles it
+                    child.poller.unregister(in_fd)
+                child.writing = want_write
+            # 2. wait for the child (or the earliest deadline)
+            if deadline is None:
+                events = poll()
+            else:
+                wait = deadline - monotonic()
+                events = [] if wait <= 0 else poll(min(wait * 1000.0 + 1.0, _MAX_POLL_MS))
+            if not events:
+                if deadline is not None and monotonic() >= deadline:
+                    self._step(lock, lambda: ex.expire(monotonic()))
+                continue
+            for fd, _event in events:
+                if fd == out_fd:
                     try:
                         data = os.read(out_fd, read_size)
                     except BlockingIOError:
                         continue
+                    except OSError:
+                        data = b""
                     if not data:
-                        raise self._child_gone(child, len(results), total)
-                    sup.bytes_received += len(data)
+                        self._step(lock, lambda: self._gone_calls(child))
+                        break
                     if len(data) == read_size:
                         read_size = _BIG_CHUNK  # a big response is streaming: read more per call
+                    if lock is None:
+                        ex.received(data, monotonic())
+                    else:
+                        self._step(lock, lambda d=data: ex.received(d, monotonic()))
+                elif fd == pidfd:
+                    self._step(lock, lambda: self._drain_calls(child))
+                    break
+        if child.writing and ex.state is not ChildState.READY:
+            child.writing = False
+            child.poller.unregister(in_fd)
+
+    def _gone_calls(self, child: _Child) -> list[Call]:
+        self._gone(child)
+        return []
+
+    def _drain_calls(self, child: _Child) -> list[Call]:
+        self._drain(child)
+        self._gone(child)
+        return []
+
+    def _step(self, lock: _StateLock | None, step: Any) -> None:
+        """Run one exchange step (holding ``lock`` if tagged) and wake the callers it finished."""
+        if lock is None:
+            step()
+            return
+        with lock:
+            step()
+            lock.notify_all()
+
+    @staticmethod
+    def _notify(lock: _StateLock | None, calls: list[Call]) -> None:
+        if lock is not None and calls:
+            lock.notify_all()
+
+    def _settle(self, child: _Child) -> None:
+        """After a call: retire the child if its exchange says so (broken, dead, or drained after max_calls)."""
+        ex = child.ex
+        state = ex.state
+        if state is ChildState.READY or (state is ChildState.DRAINING and not ex.idle):
+            return
+        if self._child is child:
+            self._child = None
+        if state is ChildState.DRAINING:
+            self._sup.plan_recycle()
+            retire(child.proc, self.spec.close_timeout, self.spec.terminate_timeout)  # never blocks the caller
+        else:
+            child.proc.reap(_REAP_WAIT)
+
+    # -- tagged: several threads, one driver at a time
+
+    def _submit_tagged(
+        self, frames: list[tuple[int, bytes]], limit: float | None, entered: float, rolling: bool
+    ) -> tuple[Call, _Child]:
+        with self._state:
+            child = self._child
+            if child is None or child.ex.state is not ChildState.READY:
+                if child is not None and child.ex.idle:
+                    self._settle(child)
+                child = self._ready_tagged()
+            return child.ex.submit(frames, now=entered, limit=limit, rolling=rolling), child
+
+    def _ready_tagged(self) -> _Child:
+        if self._closed:
+            raise BridgeClosed(f"{self!r} is closed")
+        if self._child is not None:
+            return self._child  # draining or broken with calls still on it: wait for them below
+        now = time.monotonic()
+        proc = self._start_process(now)
+        child = self._child = _Child(proc, self._new_exchange(proc))
+        return child
+
+    def _wait_tagged(self, child: _Child, call: Call) -> None:
+        """Wait for ``call``: drive the pipes when nobody else does, else sleep until woken."""
+        state = self._state
+        try:
+            while not call.done:
+                if self._turn.acquire(blocking=False):
+                    self._owner = threading.get_ident()
                     try:
-                        got = decoder.feed(data)
-                    except ProtocolError as err:
-                        results.extend(err.messages[: total - len(results)])
-                        raise self._protocol_error(child, err) from None
-                    if not got:
-                        if len(child.partial) < _PARTIAL_KEPT:
-                            child.partial += data[: _PARTIAL_KEPT - len(child.partial)]
+                        self._drive(child, call, state)
+                    finally:
+                        self._give_turn()
+                        with state:
+                            state.notify_all()  # another waiter takes over driving
+                    break
+                with state:
+                    if call.done:
+                        break
+                    deadline = call.deadline
+                    if deadline is not None and time.monotonic() >= deadline:
+                        child.ex.expire(time.monotonic())
                         continue
-                    child.partial.clear()
-                    results.extend(got)
-                    if len(results) > total or (len(results) == total and (decoder.buffered or out)):
-                        raise self._extra_output(child, data)
-                    if len(results) == total:
-                        if child.fresh:
-                            self._answered_first(child)
-                        sup.answered(total)
-                        return results
-                    if timeout is not None or self.timeout is not None:
-                        deadline = self._deadline(child, timeout)  # progress: the next response gets its own
-                    if not out:
-                        out = refill()
-        except BridgeError as err:
-            if not isinstance(err, _NotDelivered):
-                err.results = results
+                    state.wait(None if deadline is None else deadline - time.monotonic() + 0.001)
+        except BaseException as exc:
+            with state:
+                child.ex.abandon(call, exc)
             raise
         finally:
-            if writing and self._child is child:
-                with contextlib.suppress(KeyError, ValueError):
-                    poller.unregister(in_fd)
-
-    # -- failures: each one retires the child, so no late answer can reach a later caller
-
-    def _timed_out(self, child: _Child, timeout: float | None, done: int, total: int) -> CallTimeout:
-        limit = timeout if timeout is not None else self._default_timeout(child)
-        self._retire(graceful=False)
-        self._sup.failed(f"timeout after {limit} s", timeout=True)
-        tail = child.proc.stderr_tail()
-        return timeout_error(child.proc, limit, child.decoder.buffered, which_response(done, total), tail)
-
-    def _extra_output(self, child: _Child, data: bytes) -> ProtocolError:
-        return self._protocol_error(child, extra_output_error(data))
-
-    def _child_gone(self, child: _Child, done: int, total: int) -> BridgeError:
-        if self._closed:
-            self._retire(graceful=False)
-            return BridgeClosed(f"{self!r} was closed during the call")
-        code = self._retire(graceful=False, wait=_EXIT_WAIT)
-        self._sup.failed(f"child {describe_exit(code)}")
-        when = f"after {done} of {total} responses" if total > 1 else "before answering"
-        return exit_error(child.proc, code, when, bytes(child.partial), child.proc.stderr_tail(wait=0.5))
-
-    def _protocol_error(self, child: _Child, err: ProtocolError) -> ProtocolError:
-        self._retire(graceful=False)
-        self._sup.failed(f"protocol error: {err}")
-        return stopped(err, child.proc)
-
-    def _default_timeout(self, child: _Child) -> float | None:
-        """The limit of a call that gave none: ``startup_timeout`` for a fresh child, else ``timeout``."""
-        return child.limit
+            with state:
+                if (
+                    child.ex.state is not ChildState.READY
+                    and (child.ex.idle or child.ex.state in (ChildState.BROKEN, ChildState.DEAD))
+                    and self._turn.acquire(blocking=False)
+                ):  # nobody is using its descriptors
+                    try:
+                        self._settle(child)
+                    finally:
+                        self._turn.release()
 
 
-class _NotDelivered(BridgeError):
-    """Internal: the first write found the pipe broken, so the child never saw the request."""
+class _StateLock:
+    """A condition whose holder is known, so that a signal handler in the holding thread fails at once
+    (``BridgeError``) instead of deadlocking on it."""
+
+    __slots__ = ("_cond", "_holder")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._holder = 0
+
+    def __enter__(self) -> _StateLock:
+        me = threading.get_ident()
+        if self._holder == me:
+            raise BridgeError("a bridge call was re-entered from a signal handler while it held the bridge's state")
+        self._cond.acquire()
+        self._holder = me
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._holder = 0
+        self._cond.release()
+
+    def acquire(self) -> None:
+        self.__enter__()
+
+    def release(self) -> None:
+        self.__exit__()
+
+    def wait(self, timeout: float | None) -> None:
+        me, self._holder = self._holder, 0
+        try:
+            self._cond.wait(timeout)
+        finally:
+            self._holder = me
+
+    def notify_all(self) -> None:
+        self._cond.notify_all()

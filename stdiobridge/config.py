@@ -7,12 +7,13 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .codecs import available_codecs, get_codec
+from .codecs import available_codecs
 from .errors import ConfigError
+from .spec import OPTION_NAMES, BridgeSpec, unknown_option
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,30 +29,27 @@ _FILE_NAME = "stdiobridge.toml"
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated bridge settings; ``bridge_options()`` gives ``Bridge`` keyword arguments."""
+    """Validated settings: ``spec`` is the ``BridgeSpec`` they describe, ``lambda_options`` the ``[lambda]``
+    table; ``codec`` is the codec as configured (a name or a table). Every bridge option reads through:
+    ``settings.timeout`` is ``settings.spec.timeout``."""
 
-    command: list[str]
+    spec: BridgeSpec
     codec: str | dict[str, Any] = "lines"
-    timeout: float | None = 30.0
-    startup_timeout: float | None = None
-    env: dict[str, str] | None = None
-    replace_env: bool = False
-    cwd: str | None = None
-    stderr: str = "log"
-    restart: bool = True
-    max_restarts: int = 5
-    restart_window: float = 60.0
-    max_calls: int | None = None
-    close_timeout: float = 2.0
-    terminate_timeout: float = 2.0
-    max_pending: int = 1024
     lambda_options: dict[str, Any] = field(default_factory=dict)  # the ``[lambda]`` table
     source: str = field(default="<defaults>", compare=False)
 
+    @property
+    def command(self) -> list[str]:
+        return list(self.spec.command) if not isinstance(self.spec.command, str) else shlex.split(self.spec.command)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in OPTION_NAMES:
+            return getattr(self.spec, name)
+        raise AttributeError(name)
+
     def bridge_options(self) -> dict[str, Any]:
         """Keyword arguments for ``Bridge``/``AsyncBridge`` (everything but ``command`` and ``[lambda]``)."""
-        skip = ("command", "source", "lambda_options")
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {**self.spec.options, "codec": self.codec}
 
 
 # key -> (accepted types, description of what is allowed)
@@ -72,6 +70,7 @@ _SCHEMA: dict[str, tuple[tuple[type, ...], str]] = {
     "close_timeout": (_NUM, "seconds (a number >= 0)"),
     "terminate_timeout": (_NUM, "seconds (a number >= 0)"),
     "max_pending": ((int,), "an integer >= 1"),
+    "tagged": ((bool,), "true or false (request ids on the wire: the child must copy them onto its answers)"),
     "lambda": ((dict,), "a table of the AWS Lambda handler's options: response, margin, warmup"),
 }
 
@@ -90,9 +89,11 @@ def _fail(key: str, source: str, allowed: str, value: object) -> ConfigError:
 def _validate(
     raw: Mapping[str, Any], source: str, base_dir: Path | None, *, command_from_file: bool = True
 ) -> Settings:
-    unknown = sorted(set(raw) - set(_SCHEMA))
-    if unknown:
-        raise ConfigError(f"{source}: unknown setting {unknown[0]!r}; allowed: {', '.join(_SCHEMA)}")
+    """Check the types a TOML file can get wrong, convert (``false`` = no limit, paths), then build the spec."""
+    for key in raw:
+        if key not in _SCHEMA:
+            err = unknown_option(key, list(_SCHEMA), what="setting")
+            raise ConfigError(f"{source}: {err}") from None
     values: dict[str, Any] = {}
     for key, value in raw.items():
         kinds, allowed = _SCHEMA[key]
@@ -104,47 +105,35 @@ def _validate(
             f"{source}: setting 'command' is missing: set it in {_FILE_NAME} "
             f'(command = ["./my-program", "--flag"]) or in {ENV_PREFIX}COMMAND'
         )
-    command = values["command"]
+    command = values.pop("command")
     if isinstance(command, str):
-        command = shlex.split(command)
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: setting 'command' cannot be split like a shell would: {exc}") from None
     if not command or not all(isinstance(part, str) for part in command):
-        raise _fail("command", source, _SCHEMA["command"][1], values["command"])
+        raise _fail("command", source, _SCHEMA["command"][1], command)
     if command_from_file and base_dir is not None and "/" in command[0] and not os.path.isabs(command[0]):
         command = [str(base_dir / command[0]), *command[1:]]
-    values["command"] = list(command)
-    for key in ("timeout", "startup_timeout"):
+    for key in ("timeout", "startup_timeout", "max_calls"):
         if values.get(key) is False:
-            values[key] = None
-        elif key in values and (values[key] is True or values[key] <= 0):
-            raise _fail(key, source, _SCHEMA[key][1], values[key])
-    if values.get("max_calls") is False:
-        values["max_calls"] = None
-    elif "max_calls" in values and (values["max_calls"] is True or values["max_calls"] < 1):
-        raise _fail("max_calls", source, _SCHEMA["max_calls"][1], values["max_calls"])
-    if values.get("max_pending", 1) < 1:
-        raise _fail("max_pending", source, _SCHEMA["max_pending"][1], values["max_pending"])
-    if values.get("max_restarts", 0) < 0:
-        raise _fail("max_restarts", source, _SCHEMA["max_restarts"][1], values["max_restarts"])
-    if values.get("restart_window", 1) <= 0:
-        raise _fail("restart_window", source, _SCHEMA["restart_window"][1], values["restart_window"])
-    for key in ("close_timeout", "terminate_timeout"):
-        if values.get(key, 0) < 0:
-            raise _fail(key, source, _SCHEMA[key][1], values[key])
-    if values.get("stderr", "log") not in STDERR_MODES:
-        raise _fail("stderr", source, _SCHEMA["stderr"][1], values["stderr"])
-    if "lambda" in values:
-        values["lambda_options"] = _validate_lambda(values.pop("lambda"), source)
-    env = values.get("env")
-    if env is not None and not all(isinstance(v, str) for v in env.values()):
-        raise _fail("env", source, _SCHEMA["env"][1], env)
+            values[key] = None  # false: no limit
+        elif values.get(key) is True:
+            raise _fail(key, source, _SCHEMA[key][1], True)
+    lambda_options = _validate_lambda(values.pop("lambda"), source) if "lambda" in values else {}
     if "cwd" in values and base_dir is not None and not os.path.isabs(values["cwd"]):
         values["cwd"] = str(base_dir / values["cwd"])
-    if "codec" in values:
-        try:
-            get_codec(values["codec"])  # build once so that a bad codec fails here, not at first call
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: setting 'codec': {exc}") from None
-    return Settings(source=source, **values)
+    codec = values.get("codec", "lines")
+    try:
+        spec = BridgeSpec.of(command, **values)
+    except ConfigError as exc:
+        text = str(exc).replace(" (or None for no limit)", " (or false for no limit)")
+        if text.startswith("option "):
+            text = "setting " + text[len("option ") :]
+        elif text.startswith("codec ") or text.startswith("unknown codec"):
+            text = f"setting 'codec': {text}"
+        raise ConfigError(f"{source}: {text}") from None
+    return Settings(spec=spec, codec=codec, lambda_options=lambda_options, source=source)
 
 
 def _validate_lambda(table: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -159,14 +148,14 @@ def _validate_lambda(table: Mapping[str, Any], source: str) -> dict[str, Any]:
     return dict(table)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path, named_by: str = "") -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data: dict[str, Any] = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {str(path)!r}{named_by} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML (UTF-8): {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
     if path.name == "pyproject.toml":
@@ -180,7 +169,10 @@ def _read_file(path: Path) -> dict[str, Any]:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if f"{ENV_PREFIX}COMMAND" in env:
-        out["command"] = shlex.split(env[f"{ENV_PREFIX}COMMAND"])
+        try:
+            out["command"] = shlex.split(env[f"{ENV_PREFIX}COMMAND"])
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}COMMAND cannot be split like a shell would: {exc}") from None
     if f"{ENV_PREFIX}CODEC" in env:
         text = env[f"{ENV_PREFIX}CODEC"].strip()
         if text.startswith("{"):
@@ -199,7 +191,15 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
             out["timeout"] = False if text.lower() in ("none", "false", "0") else float(text)
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}TIMEOUT must be seconds (e.g. 2.5) or 'none'; got {text!r}") from None
+    if f"{ENV_PREFIX}TAGGED" in env:
+        text = env[f"{ENV_PREFIX}TAGGED"].strip().lower()
+        if text not in _BOOLEANS:
+            raise ConfigError(f"{ENV_PREFIX}TAGGED must be 1 or 0 (true/false); got {text!r}")
+        out["tagged"] = _BOOLEANS[text]
     return out
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 def _find_default(cwd: Path) -> Path | None:
@@ -228,7 +228,7 @@ def load_config(
     ``[tool.stdiobridge]`` table), a mapping of settings, or ``None``: then the
     file named by ``STDIOBRIDGE_CONFIG``, else ``./stdiobridge.toml``, else
     ``./pyproject.toml`` if it has the table, else nothing. ``STDIOBRIDGE_COMMAND``
-    (split like a shell), ``STDIOBRIDGE_CODEC`` and ``STDIOBRIDGE_TIMEOUT`` from
+    (split like a shell), ``STDIOBRIDGE_CODEC``, ``STDIOBRIDGE_TIMEOUT`` and ``STDIOBRIDGE_TAGGED`` from
     ``env`` (default ``os.environ``) then override. A relative command path
     containing ``/`` and a relative ``cwd`` are taken from the config file's folder.
     """
@@ -241,14 +241,16 @@ def load_config(
         where = "<mapping>"
     else:
         path: Path | None
+        named_by = ""
         if source is not None:
             path = Path(source)
         elif env.get(f"{ENV_PREFIX}CONFIG"):
             path = Path(env[f"{ENV_PREFIX}CONFIG"])
+            named_by = f" (named by {ENV_PREFIX}CONFIG)"
         else:
             path = _find_default(Path.cwd())
         if path is not None:
-            raw = _read_file(path)
+            raw = _read_file(path, named_by)
             base_dir = path.resolve().parent
             where = str(path)
     overrides = _env_overrides(env)

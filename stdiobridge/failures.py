@@ -8,23 +8,31 @@ to look at, so that ``Bridge``, ``AsyncBridge`` and the pools speak alike.
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
-from .errors import CallTimeout, ChildExited, ProtocolError, excerpt_of
-from .process import ChildProcess, describe_exit
+from .errors import BridgeClosed, CallTimeout, ChildExited, ProtocolError, excerpt_of
+from .process import describe_exit
+
+
+class _Child(Protocol):
+    argv: list[str]
+    pid: int
+
 
 __all__ = [
+    "abandoned_error",
     "exit_error",
     "extra_output_error",
     "label",
     "stopped",
     "tail_note",
     "timeout_error",
+    "unknown_id_error",
     "unsolicited_output_error",
-    "which_response",
 ]
 
 
-def label(proc: ChildProcess) -> str:
+def label(proc: _Child) -> str:
     """``app (pid 123)``."""
     return f"{os.path.basename(proc.argv[0])} (pid {proc.pid})"
 
@@ -37,12 +45,13 @@ def tail_note(tail: str) -> str:
     return "\nlast lines on the child's stderr:\n  " + "\n  ".join(lines)
 
 
-def which_response(done: int, total: int) -> str:
-    return f"response {done + 1} of {total}" if total > 1 else "a response"
+def timeout_error(
+    proc: _Child, limit: float | None, received: int, which: str, tail: str, *, kept: bool = False
+) -> CallTimeout:
+    """No whole response within ``limit``; ``received`` bytes of it had arrived.
 
-
-def timeout_error(proc: ChildProcess, limit: float | None, received: int, which: str, tail: str) -> CallTimeout:
-    """No whole response within ``limit``; ``received`` bytes of it had arrived."""
+    ``kept``: the child was kept (tagged mode: its late answer will be dropped).
+    """
     if received:
         hint = f"{received} bytes of {which} had arrived (the child may be stuck mid-write)"
     else:
@@ -50,15 +59,19 @@ def timeout_error(proc: ChildProcess, limit: float | None, received: int, which:
             f"no byte of {which} had arrived: is the child flushing stdout after each response? "
             "(C stdio, Go's bufio, Racket and Python buffer a piped stdout)"
         )
+    fate = (
+        "The child was kept; its late answer will be dropped (tagged mode)."
+        if kept
+        else "The child was stopped; the next call starts a new one."
+    )
     return CallTimeout(
-        f"no whole response from {label(proc)} within {limit} s; {hint}. "
-        f"The child was stopped; the next call starts a new one.{tail_note(tail)}",
+        f"no whole response from {label(proc)} within {limit} s; {hint}. {fate}{tail_note(tail)}",
         received=received,
         stderr_tail=tail,
     )
 
 
-def exit_error(proc: ChildProcess, code: int | None, when: str, partial: bytes, tail: str) -> ChildExited:
+def exit_error(proc: _Child, code: int | None, when: str, partial: bytes, tail: str) -> ChildExited:
     """The child exited (or closed stdout) ``when`` (e.g. 'before answering')."""
     part = f"; {len(partial)}+ bytes of a response had arrived: {partial!r}" if partial else ""
     return ChildExited(
@@ -69,7 +82,7 @@ def exit_error(proc: ChildProcess, code: int | None, when: str, partial: bytes, 
     )
 
 
-def stopped(err: ProtocolError, proc: ChildProcess) -> ProtocolError:
+def stopped(err: ProtocolError, proc: _Child) -> ProtocolError:
     """Name the child in a codec's error and say it was stopped."""
     err.args = (f"{err.args[0]} [{label(proc)}; the child was stopped]",)
     return err
@@ -83,10 +96,24 @@ def extra_output_error(data: bytes) -> ProtocolError:
     )
 
 
-def unsolicited_output_error(proc: ChildProcess, data: bytes) -> ProtocolError:
+def unsolicited_output_error(proc: _Child, data: bytes) -> ProtocolError:
     return ProtocolError(
         f"{label(proc)} wrote {len(data)}+ bytes to stdout that no request asked for: "
         f"{excerpt_of(data)!r}. Is it printing logs to stdout, or answering twice? "
         "The request was not sent; the child was stopped.",
         excerpt=excerpt_of(data),
     )
+
+
+def unknown_id_error(proc: _Child, rid: int, data: bytes) -> ProtocolError:
+    return ProtocolError(
+        f"{label(proc)} answered with request id {rid}, which no call is waiting for (unknown, or already "
+        f"answered): {excerpt_of(data)!r}. Does the child copy each request's id onto its answer, once? "
+        "Is it printing to stdout? The child was stopped.",
+        excerpt=excerpt_of(data),
+    )
+
+
+def abandoned_error() -> BridgeClosed:
+    """What a call left by its caller holds (nobody sees it; it keeps the bookkeeping honest)."""
+    return BridgeClosed("the caller left this call before it was answered")

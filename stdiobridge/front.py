@@ -1,23 +1,36 @@
-"""What ``Bridge`` and ``AsyncBridge`` share: their options, codec, supervisor, stats and config.
+"""What ``Bridge`` and ``AsyncBridge`` share: their spec, wire codec, supervisor, stats and lifetime hooks.
 
-They differ only in how they wait; everything a user configures is taken,
-validated and kept here, once.
+They differ only in how they wait; everything a user configures is a
+``BridgeSpec``, validated once, and everything about pairing answers with callers
+is the ``Exchange``'s.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from .codecs import Codec, CodecSpec, get_codec
-from .config import load_config
-from .core import BridgeStats, Supervisor, check_bridge_options
-from .process import StderrMode
+from .codecs import Codec, CodecSpec
+from .core import BridgeStats, Supervisor
+from .errors import ChildExited, SpawnError
+from .exchange import Exchange, RequestIds
+from .process import ChildProcess, StderrMode, finish_background_work
+from .spec import OPTION_NAMES, BridgeSpec, build_spec, unknown_option
 
-__all__ = ["Front"]
+__all__ = ["TAGGED_ENV", "Front"]
 
 F = TypeVar("F", bound="Front")
+
+#: The environment variable that tells a child whether request ids are on the wire ("1") or not ("0").
+TAGGED_ENV = "STDIOBRIDGE_TAGGED"
+
+_fronts: weakref.WeakSet[Front] = weakref.WeakSet()
+_D = BridgeSpec  # the defaults below are the spec's own
 
 
 class Front:
@@ -25,76 +38,106 @@ class Front:
 
     ``codec``: a codec name, a ``{"name": ..., **options}`` table, or a ``Codec``.
     ``timeout``: seconds each call may take (``None``: no limit); a per-call
-    ``timeout`` overrides it. ``startup_timeout``: the limit for the first
-    response of each new child when the call gives no ``timeout`` of its own
-    (a child may take long to initialise). After a crash, a timeout or a protocol
-    error the child is killed and reaped, and the next call starts a new one
-    (``restart``), at most ``max_restarts`` times within ``restart_window``
-    seconds. ``max_calls`` recycles a child after that many calls. ``env`` is
-    merged over the host's environment unless ``replace_env``. ``stderr``:
-    ``"log"`` (logger ``stdiobridge.child``), ``"inherit"``, ``"discard"`` or a
-    callable taking each line; a tail is always kept for errors. Closing closes
-    stdin, waits ``close_timeout``, sends SIGTERM, waits ``terminate_timeout``,
-    then SIGKILLs. ``max_pending`` bounds the requests in flight.
+    ``timeout`` overrides it, and waiting for another caller counts against it.
+    ``startup_timeout``: the limit of calls that give none while a new child has
+    not answered yet (a child may take long to initialise). After a crash, a
+    timeout or a protocol error the child is killed and reaped, and the next call
+    starts a new one (``restart``), at most ``max_restarts`` times within
+    ``restart_window`` seconds. ``max_calls`` recycles a child after that many
+    requests. ``env`` is merged over the host's environment unless
+    ``replace_env``. ``stderr``: ``"log"`` (logger ``stdiobridge.child``),
+    ``"inherit"``, ``"discard"`` or a callable taking each line; a tail is always
+    kept for errors. Closing closes stdin, waits ``close_timeout``, sends SIGTERM,
+    waits ``terminate_timeout``, then SIGKILLs. ``max_pending`` bounds the
+    requests in flight. ``tagged`` puts request ids on the wire (the child must
+    copy them onto its answers; see protocols/README.md). ``command`` may also be
+    a ``BridgeSpec`` holding all of these.
     """
 
     def __init__(
         self,
-        command: str | Sequence[str],
+        command: str | Sequence[str] | BridgeSpec,
         *,
         codec: CodecSpec = "lines",
-        timeout: float | None = 30.0,
-        startup_timeout: float | None = None,
-        env: Mapping[str, str] | None = None,
-        replace_env: bool = False,
-        cwd: str | os.PathLike[str] | None = None,
-        stderr: StderrMode = "log",
-        restart: bool = True,
-        max_restarts: int = 5,
-        restart_window: float = 60.0,
-        max_calls: int | None = None,
-        close_timeout: float = 2.0,
-        terminate_timeout: float = 2.0,
-        max_pending: int = 1024,
+        timeout: float | None = _D.timeout,
+        startup_timeout: float | None = _D.startup_timeout,
+        env: Mapping[str, str] | None = _D.env,
+        replace_env: bool = _D.replace_env,
+        cwd: str | os.PathLike[str] | None = _D.cwd,
+        stderr: StderrMode = _D.stderr,
+        restart: bool = _D.restart,
+        max_restarts: int = _D.max_restarts,
+        restart_window: float = _D.restart_window,
+        max_calls: int | None = _D.max_calls,
+        close_timeout: float = _D.close_timeout,
+        terminate_timeout: float = _D.terminate_timeout,
+        max_pending: int = _D.max_pending,
+        tagged: bool = _D.tagged,
+        **unknown: Any,
     ) -> None:
-        check_bridge_options(
-            timeout=timeout,
-            startup_timeout=startup_timeout,
-            max_restarts=max_restarts,
-            restart_window=restart_window,
-            max_calls=max_calls,
-            close_timeout=close_timeout,
-            terminate_timeout=terminate_timeout,
-            max_pending=max_pending,
-        )
-        self.codec: Codec[Any] = get_codec(codec)
-        self.command = command
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        self._spawn_options: dict[str, Any] = {"env": env, "replace_env": replace_env, "cwd": cwd, "stderr": stderr}
-        self.close_timeout = close_timeout
-        self.terminate_timeout = terminate_timeout
-        self.max_pending = max_pending
-        self._sup = Supervisor(
-            restart=restart, max_restarts=max_restarts, restart_window=restart_window, max_calls=max_calls
-        )
+        if unknown:
+            raise unknown_option(next(iter(unknown)), OPTION_NAMES)
+        if isinstance(command, BridgeSpec):
+            spec = command
+        else:
+            spec = build_spec(
+                command,
+                {
+                    "codec": codec,
+                    "timeout": timeout,
+                    "startup_timeout": startup_timeout,
+                    "env": env,
+                    "replace_env": replace_env,
+                    "cwd": cwd,
+                    "stderr": stderr,
+                    "restart": restart,
+                    "max_restarts": max_restarts,
+                    "restart_window": restart_window,
+                    "max_calls": max_calls,
+                    "close_timeout": close_timeout,
+                    "terminate_timeout": terminate_timeout,
+                    "max_pending": max_pending,
+                    "tagged": tagged,
+                },
+            )
+        self.spec = spec
+        self.codec: Codec[Any] = spec.codec
+        self._wire: Codec[Any] = spec.codec.tagged() if spec.tagged else spec.codec
+        self._ids = RequestIds() if spec.tagged else None
+        self._sup = Supervisor(restart=spec.restart, max_restarts=spec.max_restarts, restart_window=spec.restart_window)
         self._closed = False
         self._setup()
+        _fronts.add(self)
 
     def _setup(self) -> None:
-        """The front end's own state (its child slot, locks, queues)."""
+        """The front end's own state (its child slot, locks)."""
 
     @classmethod
     def from_config(cls: type[F], source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> F:
         """One from ``load_config(source)``: a TOML path, a mapping, or ``None`` (see there)."""
-        settings = load_config(source)
-        return cls(settings.command, **settings.bridge_options())
+        return cls(BridgeSpec.from_config(source))
+
+    # -- options, read-only
 
     @property
-    def pid(self) -> int | None:
-        """The current child's pid, or ``None`` when no child is running."""
-        child = getattr(self, "_child", None)
-        return child.proc.pid if child is not None else None
+    def command(self) -> str | list[str]:
+        return self.spec.argv
+
+    @property
+    def timeout(self) -> float | None:
+        return self.spec.timeout
+
+    @property
+    def startup_timeout(self) -> float | None:
+        return self.spec.startup_timeout
+
+    @property
+    def tagged(self) -> bool:
+        return self.spec.tagged
+
+    @property
+    def max_pending(self) -> int:
+        return self.spec.max_pending
 
     @property
     def closed(self) -> bool:
@@ -102,9 +145,86 @@ class Front:
 
     @property
     def stats(self) -> BridgeStats:
-        """Counters: calls, failures, timeouts, spawns, restarts, bytes both ways."""
+        """Counters: calls, failures, timeouts, spawns, restarts, bytes both ways, late answers."""
         return self._sup.snapshot()
 
+    @property
+    def refusing(self) -> str | None:
+        """Why a call would fail at once (closed, or past the restart limit with no child), else ``None``."""
+        if self._closed:
+            return "closed"
+        if getattr(self, "_child", None) is None:
+            return self._sup.refusal(time.monotonic())
+        return None
+
+    # -- what both fronts do to start a child
+
+    def _start_process(self, now: float) -> ChildProcess:
+        """Spawn a child (or refuse, past the restart limit) and count it."""
+        refusal = self._sup.refusal(now)
+        if refusal is not None:
+            raise ChildExited(refusal)
+        spec = self.spec
+        env = {**(spec.env or {}), TAGGED_ENV: "1" if spec.tagged else "0"}
+        try:
+            proc = ChildProcess(spec.argv, env=env, replace_env=spec.replace_env, cwd=spec.cwd, stderr=spec.stderr)
+        except SpawnError:
+            self._sup.failed("spawn failed")
+            raise
+        self._sup.spawned(now)
+        return proc
+
+    def _new_exchange(self, proc: ChildProcess) -> Exchange:
+        spec = self.spec
+        return Exchange(
+            self._wire,
+            proc,
+            tagged=spec.tagged,
+            max_pending=spec.max_pending,
+            max_calls=spec.max_calls,
+            limit=spec.timeout,
+            startup_limit=spec.startup_timeout,
+            stats=self._sup,
+        )
+
+    def _count(self, ok: int, error: BaseException | None) -> None:
+        """Count a finished call: ``ok`` answers delivered, or the error it ended with."""
+        sup = self._sup
+        if error is None:
+            sup.calls += ok
+        else:
+            sup.calls += ok
+            sup.failures += 1
+            sup.timeouts += isinstance(error, TimeoutError)
+            sup.last_failure = str(error).split("\n", 1)[0][:200]
+
+    def _after_fork(self) -> None:
+        """In a process forked from the one that made this bridge: forget the parent's child."""
+
+    def _kill_at_exit(self) -> None:
+        """At interpreter exit: the bridge was never closed."""
+
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"pid={self.pid}" if self.pid is not None else "not started"
-        return f"<{type(self).__name__} {self.command!r} codec={self.codec.name!r} {state}>"
+        pid = getattr(self, "pid", None)
+        state = "closed" if self._closed else f"pid={pid}" if pid is not None else "not started"
+        tagged = " tagged" if self.spec.tagged else ""
+        return f"<{type(self).__name__} {self.command!r} codec={self.codec.name!r}{tagged} {state}>"
+
+
+def _forget_after_fork() -> None:
+    for front in list(_fronts):
+        with contextlib.suppress(Exception):
+            front._after_fork()
+
+
+@atexit.register
+def _close_forgotten() -> None:
+    """Interpreter exit: close every bridge still open (killing its child), then let retired ones finish."""
+    fronts = list(_fronts)
+    for front in fronts:
+        with contextlib.suppress(Exception):
+            front._kill_at_exit()
+    finish_background_work(2.0)
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

@@ -47,7 +47,13 @@ class _Pool(Generic[B]):
         return [b.pid for b in self.bridges]
 
     def _least_busy(self) -> int:
-        return min(range(self.size), key=self._outstanding.__getitem__)
+        """The member with the fewest calls outstanding among those that can serve now.
+
+        A member refusing calls (past its restart limit) fails instantly, so it would
+        always look idle: it is skipped while another member can serve.
+        """
+        members = [i for i in range(self.size) if self.bridges[i].refusing is None] or list(range(self.size))
+        return min(members, key=self._outstanding.__getitem__)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} size={self.size} pids={self.pids}>"
@@ -156,8 +162,8 @@ class BridgePool(_Pool[Bridge]):
                     else:
                         results[start:end] = bridge.call_many(items[start:end], timeout)
                 except BridgeError as exc:
-                    done = len(exc.results) if end - start > 1 else 0
-                    results[start : start + done] = exc.results[:done]
+                    done = min(len(exc.results), end - start) if end - start > 1 else 0
+                    results[start : start + done] = list(exc.results[:done])
                     for k in range(start + done, end):
                         results[k] = exc
                         failed[k] = True

@@ -11,7 +11,12 @@ Design of the process tree (Linux):
   long-lived spawner thread, never by a caller's short-lived thread.
 - ``shutdown``/``kill`` find the child's descendants in ``/proc`` before the
   child dies (once it is gone they are re-parented and lost) and kill those
-  still alive afterwards, checking start times so a recycled pid is never hit.
+  still alive afterwards, checking start times so a recycled pid is never hit;
+  a process that still holds one of the child's pipes once the child is dead (a
+  background job that inherited its stdout) is killed too.
+- A per-host watchdog (``proctree``) does the same when the host itself dies
+  without closing its bridges (SIGKILL, ``os._exit``).
+- The child's death is seen through a pidfd, not only as EOF on its stdout.
 """
 
 from __future__ import annotations
@@ -33,13 +38,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from .errors import SpawnError
+from .proctree import ProcStat, descendants, kill_known, pipe_holders, proc_table
 
 __all__ = [
     "ChildProcess",
     "ProcStat",
+    "finish_background_work",
+    "retire",
     "StderrMode",
     "StderrTail",
     "describe_exit",
@@ -161,7 +169,8 @@ class _StderrPump(threading.Thread):
                 self._emit([partial])
                 self.tail.set_partial(b"")
         finally:
-            os.close(self.fd)
+            fd, self.fd = self.fd, -1  # never close a number twice: it may belong to a new pipe by then
+            os.close(fd)
 
     def _emit(self, lines: list[bytes]) -> None:
         mode = self.mode
@@ -219,11 +228,13 @@ class _Spawner:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._forking = threading.Lock()  # one fork at a time: a preexec_fn child of a threaded host is fragile
         self._pid = os.getpid()
 
     def run(self, job: Callable[[], Any]) -> Any:
         if threading.current_thread() is threading.main_thread():
-            return job()  # the main thread lives as long as the process
+            with self._forking:
+                return job()  # the main thread lives as long as the process
         with self._lock:
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
                 self._jobs = queue.SimpleQueue()
@@ -238,85 +249,119 @@ class _Spawner:
         while True:
             job, future = self._jobs.get()
             try:
-                future.set_result(job())
+                with self._forking:
+                    result = job()
+                future.set_result(result)
             except BaseException as exc:
                 future.set_exception(exc)
 
+    def after_fork(self) -> None:
+        """In a forked process: locks held by the parent's threads would stay held here."""
+        self._lock = threading.Lock()
+        self._forking = threading.Lock()
+        self._thread = None
+
 
 _spawner = _Spawner()
+os.register_at_fork(after_in_child=_spawner.after_fork)
 
 
-# --- the process tree -----------------------------------------------------------------
+# --- the watchdog: cleans up after a host that died without closing its bridges ----------
 
 
-class ProcStat(NamedTuple):
-    """The fields of ``/proc/<pid>/stat`` that process-tree work needs."""
+class _Watchdog:
+    """The client side of ``proctree.watchdog_main``: one watchdog process per host, started lazily."""
 
-    ppid: int
-    pgid: int
-    start: int  # start time in clock ticks since boot: with the pid, it names one process
-    state: str  # R, S, D, Z (zombie), ...
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fd = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _ensure(self) -> int:
+        if self._fd >= 0 and self._proc is not None and self._proc.poll() is None:
+            return self._fd
+        self._drop()
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "proctree.py")
+        argv = [sys.executable, "-I", "-S", script]
+        try:  # through the spawner, like the children: one thread forks, never two at once
+            proc: subprocess.Popen[bytes] = _spawner.run(
+                lambda: subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True
+                )
+            )
+        except OSError as exc:  # no interpreter to run it: children still die with the host (pdeathsig)
+            log.debug("stdiobridge watchdog not started: %s", exc)
+            return -1
+        assert proc.stdin is not None
+        self._fd = os.dup(proc.stdin.fileno())
+        proc.stdin.close()
+        self._proc = proc
+        return self._fd
+
+    def _send(self, line: str) -> None:
+        with self._lock:
+            fd = self._ensure()
+            if fd >= 0:
+                try:
+                    _write_all_or_raise(fd, line.encode())
+                except OSError:
+                    self._drop()
+
+    def watch(self, pid: int, start: int, inodes: Sequence[int]) -> None:
+        self._send(f"+ {pid} {start} {','.join(map(str, inodes)) or '0'}\n")
+
+    def forget(self, pid: int) -> None:
+        if self._fd >= 0:
+            self._send(f"- {pid}\n")
+
+    def _drop(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = -1
+        self._proc = None
+
+    def after_fork(self) -> None:
+        """In a forked process: the parent's watchdog is not ours (and its pipe must not be held open)."""
+        self._lock = threading.Lock()
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = -1
+        self._proc = None
 
 
-def proc_table() -> dict[int, ProcStat]:
-    """pid -> ``ProcStat`` for every process in /proc."""
-    table: dict[int, ProcStat] = {}
+def _write_all_or_raise(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_watchdog = _Watchdog()
+os.register_at_fork(after_in_child=_watchdog.after_fork)
+
+
+def _start_time(pid: int) -> int:
     try:
-        names = os.listdir("/proc")
-    except OSError:
-        return table
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        table[int(name)] = ProcStat(int(fields[1]), int(fields[2]), int(fields[19]), fields[0].decode())
-    return table
-
-
-def descendants(pid: int, table: Mapping[int, ProcStat] | None = None) -> dict[int, int]:
-    """pid -> start time of every living descendant of ``pid`` (not ``pid`` itself)."""
-    if table is None:
-        table = proc_table()
-    children: dict[int, list[int]] = {}
-    for child, row in table.items():
-        children.setdefault(row.ppid, []).append(child)
-    found: dict[int, int] = {}
-    stack = list(children.get(pid, ()))
-    while stack:
-        p = stack.pop()
-        if p not in found:
-            found[p] = table[p].start
-            stack.extend(children.get(p, ()))
-    return found
-
-
-def _kill_known(procs: dict[int, int]) -> None:
-    """SIGKILL each (pid, start time) that is still that same process, and its descendants."""
-    if not procs:
-        return
-    table = proc_table()
-    targets = {pid for pid, start in procs.items() if pid in table and table[pid].start == start}
-    for pid in list(targets):
-        targets.update(descendants(pid, table))
-    for pid in targets:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 # --- the child ------------------------------------------------------------------------
 
 
 class ChildProcess:
-    """One running child: non-blocking stdin/stdout fds, a drained stderr, a bounded tail.
+    """One running child: non-blocking stdin/stdout fds, a pidfd, a drained stderr, a bounded tail.
 
-    ``stdin_fd``/``stdout_fd`` are raw descriptors in non-blocking mode; the front
-    layer moves bytes through them. Everything here is thread-safe enough for one
-    owner plus a concurrent ``kill``.
+    ``stdin_fd``/``stdout_fd`` are raw descriptors in non-blocking mode and
+    ``pidfd`` becomes readable when the child exits (-1 where the kernel has no
+    pidfds); the front layer moves bytes through them. ``kill`` may be called from
+    any thread and from a signal handler: it only sends signals. The descriptors
+    are closed by ``reap`` (or ``shutdown``), which the owner calls when no call
+    is using them.
     """
 
     def __init__(
@@ -328,8 +373,6 @@ class ChildProcess:
         cwd: str | os.PathLike[str] | None = None,
         stderr: StderrMode = "log",
     ) -> None:
-        if not (callable(stderr) or stderr in ("log", "inherit", "discard")):
-            raise ValueError(f"stderr must be 'log', 'inherit', 'discard' or a callable; got {stderr!r}")
         self.argv = resolve_command(command, cwd)
         full_env = dict(env or {}) if replace_env else {**os.environ, **(env or {})}
         self.tail = StderrTail()
@@ -344,11 +387,18 @@ class ChildProcess:
             os.set_blocking(fd, False)
             with contextlib.suppress(OSError, AttributeError):
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        self.inodes = tuple(os.fstat(f.fileno()).st_ino for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr))
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # pragma: no cover - kernels before 5.3
+            self.pidfd = -1
         stderr_fd = os.dup(self.proc.stderr.fileno())
         self.proc.stderr.close()
         self._pump = _StderrPump(stderr_fd, self.pid, stderr, self.tail)
         self._pump.start()
         self.started = time.monotonic()
+        self.host_pid = os.getpid()
+        _watchdog.watch(self.pid, _start_time(self.pid), self.inodes)
 
     def _popen(self, env: dict[str, str], cwd: str | os.PathLike[str] | None) -> subprocess.Popen[bytes]:
         try:
@@ -397,48 +447,134 @@ class ChildProcess:
         if self.proc.returncode is None:
             self._family.update(descendants(self.pid))
 
-    def kill(self) -> int:
-        """Kill the child and its descendants now, reap it, and return its exit status."""
-        family = descendants(self.pid) if self.proc.returncode is None else {}
+    def kill(self) -> None:
+        """SIGKILL the child and its descendants now. Only signals: safe from any thread or signal handler."""
         if self.proc.returncode is None:
+            self._family.update(descendants(self.pid))
             with contextlib.suppress(OSError):
-                self.proc.kill()
-        return self._finish(family, None)
+                os.kill(self.pid, signal.SIGKILL)
+        kill_known(self._family)
+
+    def reap(self, wait: float | None = None) -> int | None:
+        """Kill (if still running), wait up to ``wait`` seconds (``None``: as long as it takes) for the exit,
+        then close every descriptor and kill whatever still holds the child's pipes. Returns the exit
+        status, or ``None`` if the child had not exited within ``wait`` (a background thread finishes)."""
+        self.kill()
+        if not self.wait_exit(wait):
+            _background(self.reap)
+            return None
+        return self._finish(0.0)
 
     def shutdown(self, close_timeout: float = 2.0, terminate_timeout: float = 2.0) -> int:
         """Close stdin → wait → SIGTERM → wait → SIGKILL (child and descendants) → reap."""
-        family: dict[int, int] = {}
         if self.proc.returncode is None:
-            family = descendants(self.pid)
+            self.remember_family()
             self.close_stdin()
             if not self.wait_exit(close_timeout):
-                family.update(descendants(self.pid))
+                self.remember_family()
                 with contextlib.suppress(OSError):
                     self.proc.terminate()
                 if not self.wait_exit(terminate_timeout):
-                    family.update(descendants(self.pid))
-                    with contextlib.suppress(OSError):
-                        self.proc.kill()
-        return self._finish(family, 0.5)
+                    self.kill()
+        self.wait_exit(None)
+        return self._finish(0.5)
 
-    def wait_exit(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the child to exit; True if it did (and is reaped)."""
+    def wait_exit(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for the child to exit; True if it did (reaped)."""
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             return False
         return True
 
-    def _finish(self, family: dict[int, int], pump_wait: float | None) -> int:
+    def _finish(self, pump_wait: float) -> int:
+        """The child is dead: kill what it left behind, close every descriptor. Idempotent."""
+        code = self.proc.wait()
         with self._reaped:
-            code = self.proc.wait()
-            _kill_known({**self._family, **family})
+            kill_known(self._family)
+            self._family = {}
+            held = self._stdout_held()
             self.close_stdin()
             if self.proc.stdout is not None and not self.proc.stdout.closed:
                 self.proc.stdout.close()
-        if pump_wait:
-            self._pump.join(pump_wait)
+            if self.pidfd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self.pidfd)
+                self.pidfd = -1
+        self._pump.join(max(pump_wait, 0.05))
+        if held or self._pump.is_alive():  # a process it left behind holds its pipes: that one too
+            kill_known(pipe_holders(self.inodes, exclude=os.getpid()))
+            self._pump.join(0.5)
+        if os.getpid() == self.host_pid:
+            _watchdog.forget(self.pid)
         return code
+
+    def forget_after_fork(self) -> None:
+        """In a forked copy of the host: close this process's copies of the pipes; the child is the parent's.
+
+        Also runs in the fork of every ``preexec_fn`` spawn (Python calls its after-fork hooks there), so it
+        closes only descriptors still open, never a stale number.
+        """
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        for fd in (self.pidfd, self._pump.fd):  # -1 once closed: a stale number may be someone else's now
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.pidfd = self._pump.fd = -1
+        self.proc.returncode = 0  # never wait for it: it is not this process's child
+
+    def _stdout_held(self) -> bool:
+        """True if someone other than the (dead) child still holds its stdout open (no EOF yet)."""
+        stdout = self.proc.stdout
+        if stdout is None or stdout.closed:
+            return False
+        try:
+            while os.read(self.stdout_fd, _READ_CHUNK):
+                pass
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False
 
     def __repr__(self) -> str:
         return f"<ChildProcess pid={self.pid} {shlex.join(self.argv)!r} {describe_exit(self.proc.poll())}>"
+
+
+# --- finishing children off the caller's path ---------------------------------------------
+
+_outstanding: set[threading.Thread] = set()
+
+
+def _background(job: Callable[[], object]) -> None:
+    """Run ``job`` (a shutdown, a reap) on a thread of its own: retired children finish in parallel."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("stdiobridge: finishing a retired child failed")
+        finally:
+            _outstanding.discard(thread)
+
+    thread = threading.Thread(target=run, name="stdiobridge-retire", daemon=True)
+    _outstanding.add(thread)
+    thread.start()
+
+
+def retire(proc: ChildProcess, close_timeout: float, terminate_timeout: float) -> None:
+    """Shut ``proc`` down gracefully in the background: a recycle never blocks the caller."""
+    _background(lambda: proc.shutdown(close_timeout, terminate_timeout))
+
+
+def finish_background_work(timeout: float) -> None:
+    """Wait (bounded) for retired children to finish; used at interpreter exit."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_outstanding):
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
+os.register_at_fork(after_in_child=_outstanding.clear)

@@ -120,7 +120,7 @@ def test_max_calls_recycles_the_child() -> None:
         for i in range(9):
             assert br.call(str(i)) == str(i)
             pids.add(br.pid)
-        assert len(pids) == 3
+        assert len(pids - {None}) == 3  # each retired right after its third request, in the background
         assert br.stats.restarts == 0 and br.stats.spawns == 3  # planned recycles are not restarts
 
 
@@ -154,12 +154,14 @@ def test_stderr_modes(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptu
     with sb.Bridge(talk, stderr="inherit") as br:
         br.call("three")
     assert "note: three" in capfd.readouterr().err
-    with pytest.raises(ValueError, match="stderr must be"):
+    with pytest.raises(sb.ConfigError, match="option 'stderr' must be"):
         sb.Bridge(["cat"], stderr="loud").start()  # type: ignore[arg-type]
 
 
 def test_bad_options_raise_config_errors_naming_them() -> None:
-    with pytest.raises(sb.ConfigError, match="option 'timeout' must be a number of seconds > 0 or None; got -1"):
+    with pytest.raises(
+        sb.ConfigError, match=r"option 'timeout' must be a number of seconds > 0 \(or None for no limit\); got -1"
+    ):
         sb.Bridge(["cat"], timeout=-1)
     with pytest.raises(sb.ConfigError, match="option 'max_calls' must be an integer >= 1"):
         sb.Bridge(["cat"], max_calls=0)
@@ -176,7 +178,7 @@ def test_from_config_file_and_mapping(tmp_path: Path) -> None:
 
 
 def test_settings_cover_every_bridge_option() -> None:
-    params = set(inspect.signature(sb.Bridge).parameters) - {"command"}
+    params = set(inspect.signature(sb.Bridge).parameters) - {"command", "unknown"}
     fields = set(sb.load_config({"command": "cat"}, env={}).bridge_options())
     assert params == fields
 

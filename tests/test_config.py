@@ -76,11 +76,17 @@ def test_mapping_source() -> None:
 @pytest.mark.parametrize(
     ("settings", "pattern"),
     [
-        ({"command": ["cat"], "timout": 3}, r"unknown setting 'timout'; allowed: command, codec, timeout"),
+        (
+            {"command": ["cat"], "timout": 3},
+            r"unknown setting 'timout' \(did you mean 'timeout'\?\); allowed: command, codec, timeout",
+        ),
         ({"command": ["cat"], "timeout": "3"}, r"setting 'timeout' must be seconds .* got '3'"),
-        ({"command": ["cat"], "timeout": -1}, r"'timeout' must be seconds"),
+        ({"command": ["cat"], "timeout": -1}, r"setting 'timeout' must be a number of seconds > 0 \(or false"),
+        ({"command": ["cat"], "timeout": float("nan")}, r"setting 'timeout' must be a number of seconds"),
+        ({"command": ["cat"], "close_timeout": float("inf")}, r"setting 'close_timeout' must be a number of seconds"),
+        ({"command": ["cat"], "tagged": "yes"}, r"setting 'tagged' must be true or false"),
         ({"command": ["cat"], "max_restarts": True}, r"'max_restarts' must be an integer"),
-        ({"command": ["cat"], "stderr": "loud"}, r"'stderr' must be 'log' or 'inherit' or 'discard'"),
+        ({"command": ["cat"], "stderr": "loud"}, r"setting 'stderr' must be 'log', 'inherit', 'discard'"),
         ({"command": ["cat"], "codec": "yaml"}, r"setting 'codec': unknown codec 'yaml'; available:"),
         (
             {"command": ["cat"], "codec": {"name": "lines", "width": 2}},
@@ -89,7 +95,7 @@ def test_mapping_source() -> None:
         ({"command": [], "codec": "lines"}, r"'command' must be a command line"),
         ({"command": ["cat", 3]}, r"'command' must be"),
         ({"codec": "lines"}, r"setting 'command' is missing"),
-        ({"command": ["cat"], "env": {"A": 1}}, r"'env' must be a table of string values"),
+        ({"command": ["cat"], "env": {"A": 1}}, r"setting 'env' must map str to str; got 'A': 1"),
         ({"command": ["cat"], "lambda": {"respond": "json"}}, r"unknown setting 'lambda.respond'; allowed: response"),
         ({"command": ["cat"], "lambda": {"response": "xml"}}, r"'lambda.response' must be 'json' or 'text'"),
         ({"command": ["cat"], "lambda": {"margin": -1}}, r"'lambda.margin' must be seconds"),

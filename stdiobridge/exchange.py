@@ -1,0 +1,598 @@
+"""The exchange: which answer belongs to which caller, for one incarnation of a child. No I/O.
+
+This is the one place where the pairing rules live (h11's ``Connection`` is the
+model). A front end (``Bridge``, ``AsyncBridge``) only waits: it asks
+``outgoing()`` what to write and reports ``wrote(n)``, hands every byte read to
+``received(data, now)``, reports the child's death with ``child_exited``, asks
+``next_deadline()`` and calls ``expire(now)`` when it passes, and tells the
+exchange with ``abandon(call)`` whenever a caller leaves a call early, for *any*
+reason (an exception of ours, KeyboardInterrupt, a signal handler's exception, a
+cancelled task). The exchange answers with the ``Call`` objects it completed and
+with its ``state``: once ``BROKEN`` or ``DEAD`` the front retires the child.
+
+Pairing: without request ids the n-th frame answers the n-th request written, so
+any doubt (a call left after its first byte was written, a timeout, a frame
+nobody asked for) breaks the child. With ids (``tagged``) frames are matched by
+id in any order; a call that gives up abandons its ids, their late answers are
+dropped and counted, and the child is kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from .codecs import Codec
+from .errors import BridgeError, ChildExited, ProtocolError, excerpt_of
+from .failures import (
+    abandoned_error,
+    exit_error,
+    extra_output_error,
+    label,
+    stopped,
+    timeout_error,
+    unknown_id_error,
+    unsolicited_output_error,
+)
+
+__all__ = ["NOT_DELIVERED", "Call", "ChildInfo", "ChildState", "Counters", "Exchange", "RequestIds", "encode_frames"]
+
+_PARTIAL_KEPT = 256  # first bytes of an incomplete answer, kept for error messages
+_WRITE_BATCH = 1 << 18  # small frames are handed to the writer together, up to this many bytes
+_MAX_ID = 0xFFFFFFFF
+
+
+class ChildInfo(Protocol):
+    """What the exchange needs to know of the process to word its errors."""
+
+    argv: list[str]
+    pid: int
+
+    def stderr_tail(self, wait: float = 0.0) -> str: ...
+
+
+class Counters(Protocol):
+    """Where the exchange adds up bytes and late answers (the supervisor: they outlive one child)."""
+
+    bytes_sent: int
+    bytes_received: int
+    late: int
+
+
+class _OwnCounters:
+    def __init__(self) -> None:
+        self.bytes_sent = self.bytes_received = self.late = 0
+
+
+class ChildState(enum.Enum):
+    """Where one child is in its life, as far as the exchange is concerned."""
+
+    READY = "ready"  # takes requests
+    DRAINING = "draining"  # max_calls reached: answers what it holds, takes no more
+    BROKEN = "broken"  # pairing can no longer be trusted: retire it (kill)
+    DEAD = "dead"  # exited, or closed its stdout
+
+
+class RequestIds:
+    """Request ids 1 ... 2**32-1 that look random (a bijection of a counter), so a stray
+    line such as ``3 items done`` is very unlikely to carry an id in flight."""
+
+    __slots__ = ("_count",)
+
+    def __init__(self, start: int = 1) -> None:
+        self._count = itertools.count(start)
+
+    def __next__(self) -> int:
+        while True:
+            n = (next(self._count) * 2654435761) & _MAX_ID  # Knuth's multiplicative hash: a bijection mod 2**32
+            if n:
+                return n
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+
+class _Request:
+    __slots__ = ("call", "frame", "id", "index", "whole", "written")
+
+    def __init__(self, call: Call, index: int, rid: int, frame: bytes) -> None:
+        self.call = call
+        self.index = index
+        self.id = rid
+        self.frame = frame
+        self.written = 0  # bytes of ``frame`` written so far: > 0 means delivered (the child may have it)
+        self.whole = False  # every byte written
+
+
+_MISSING: Any = object()
+
+
+#: How a call ends when the child's stdin was already closed before any of its bytes were written.
+NOT_DELIVERED = ChildExited(
+    "the child closed its stdin (or died) before this request was written; nothing was sent, and a fresh "
+    "child refused it too"
+)
+
+
+class Call:
+    """One caller's wait: its requests, their answers in order, one deadline, the outcome.
+
+    ``waiter`` belongs to the front end (a future, an event). ``rolling``: the
+    deadline restarts whenever one of the call's answers arrives (``call_many``:
+    the timeout bounds the wait for each next response).
+    """
+
+    __slots__ = (
+        "deadline",
+        "done",
+        "error",
+        "limit",
+        "pending",
+        "requests",
+        "results",
+        "rolling",
+        "waiter",
+    )
+
+    def __init__(self, size: int, limit: float | None, deadline: float | None, rolling: bool) -> None:
+        self.requests: list[_Request] = []
+        self.results: list[Any] = [_MISSING] * size
+        self.pending = size
+        self.limit = limit
+        self.deadline = deadline
+        self.rolling = rolling
+        self.done = size == 0
+        self.error: BaseException | None = None
+        self.waiter: Any = None
+
+    @property
+    def delivered(self) -> bool:
+        """True once any byte of any of its requests was written (the child may have seen it)."""
+        return any(r.written for r in self.requests)
+
+    def answers_so_far(self) -> list[Any]:
+        """The answers in order up to the first one missing (what ``err.results`` carries)."""
+        out = []
+        for value in self.results:
+            if value is _MISSING:
+                break
+            out.append(value)
+        return out
+
+    def outcome(self) -> Any:
+        """The answers (``call_many``) or raise the call's error, with ``results`` set."""
+        if self.error is not None:
+            if isinstance(self.error, BridgeError):
+                self.error.results = self.answers_so_far()
+            raise self.error
+        return self.results
+
+    def _fail(self, error: BaseException) -> bool:
+        if self.done:
+            return False
+        self.error = error
+        self.done = True
+        return True
+
+
+class Exchange:
+    """Requests and answers of one child incarnation, paired by order or (``tagged``) by id.
+
+    ``codec`` is the codec whose messages go on the wire: for a tagged exchange
+    that is ``codec.tagged()``, whose messages are ``(id, message)`` pairs.
+    ``limit`` is the default timeout of a call that gives none, and
+    ``startup_limit`` the one of a call to a child that has not answered yet.
+    """
+
+    def __init__(
+        self,
+        codec: Codec[Any],
+        child: ChildInfo,
+        *,
+        tagged: bool = False,
+        max_pending: int = 1024,
+        max_calls: int | None = None,
+        limit: float | None = None,
+        startup_limit: float | None = None,
+        stats: Counters | None = None,
+    ) -> None:
+        self.codec = codec
+        self.stats: Counters = stats if stats is not None else _OwnCounters()
+        self.child = child
+        self.tagged = tagged
+        self.max_pending = max_pending
+        self.max_calls = max_calls
+        self._limit = limit
+        self._startup_limit = startup_limit
+        self._decoder = codec.decoder()
+        self.state = ChildState.READY
+        self.failure: BridgeError | None = None  # why the child is BROKEN (for a caller that had nothing in flight)
+        self.fresh = True  # no answer yet: ``startup_limit`` applies
+        self.accepted = 0  # requests accepted (for max_calls)
+        self.answered = 0
+        self.partial = bytearray()
+        self._unsent: collections.deque[_Request] = collections.deque()  # not fully written, in order
+        self._fifo: collections.deque[_Request] = collections.deque()  # untagged: delivered, unanswered
+        self._by_id: dict[int, _Request] = {}  # tagged: delivered or queued, unanswered
+        self._abandoned: set[int] = set()  # tagged: ids whose caller left; their answers are dropped
+        self._timers: list[tuple[float, int, Call]] = []
+        self._seq = itertools.count()
+
+    # -- what a front end asks
+
+    @property
+    def usable(self) -> bool:
+        return self.state is ChildState.READY
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the child holds or will be sent, unanswered (abandoned tagged ones included)."""
+        if self.tagged:
+            return len(self._by_id) + len(self._abandoned)
+        return len(self._fifo) + len(self._unsent)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing in flight and nothing left to write: stdout must stay silent."""
+        return not self._unsent and not self._fifo and not self._by_id and not self._abandoned
+
+    def default_limit(self) -> float | None:
+        """The timeout of a call that gives none: ``startup_limit`` until the child first answers."""
+        if self.fresh and self._startup_limit is not None:
+            return self._startup_limit
+        return self._limit
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a call still waiting, or ``None``."""
+        timers = self._timers
+        while timers:
+            when, _, call = timers[0]
+            if call.done or call.deadline != when:
+                heapq.heappop(timers)  # stale: finished, or its deadline moved
+                continue
+            return when
+        return None
+
+    # -- sending
+
+    def submit(
+        self,
+        frames: list[tuple[int, bytes]],
+        *,
+        now: float,
+        limit: float | None = None,
+        rolling: bool = False,
+    ) -> Call:
+        """Register a call of already encoded ``(id, frame)`` requests (the id is 0 untagged).
+
+        ``limit`` ``None`` means the default (see ``default_limit``); the front passes
+        ``float('inf')`` for a call with no limit at all.
+        """
+        if self.state is not ChildState.READY:
+            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
+        if limit is None:
+            limit = self.default_limit()
+        if limit is not None and limit == float("inf"):
+            limit = None
+        call = Call(len(frames), limit, None if limit is None else now + limit, rolling)
+        for index, (rid, frame) in enumerate(frames):
+            request = _Request(call, index, rid, frame)
+            call.requests.append(request)
+            if self.tagged:
+                if rid in self._by_id or rid in self._abandoned:  # after 2**32 ids, with one still held
+                    raise AssertionError(f"request id {rid} is still in flight")
+                self._by_id[rid] = request
+            self._unsent.append(request)
+        self.accepted += len(frames)
+        if self.max_calls is not None and self.accepted >= self.max_calls:
+            self.state = ChildState.DRAINING
+        if call.deadline is not None:
+            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+        return call
+
+    def outgoing(self) -> list[bytes | memoryview]:
+        """What to write next (several small frames, or the rest of a large one); empty when nothing is due.
+
+        Frames beyond ``max_pending`` requests in flight wait until answers come.
+        """
+        if not self._unsent or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return []
+        first = self._unsent[0]
+        if first.written:
+            return [memoryview(first.frame)[first.written :]]
+        if self.tagged:  # delivered and unanswered: registered ids not waiting to be written, and abandoned ones
+            room = self.max_pending - (len(self._by_id) - len(self._unsent) + len(self._abandoned))
+        else:
+            room = self.max_pending - len(self._fifo)
+        out: list[bytes | memoryview] = []
+        size = 0
+        for request in self._unsent:
+            if room <= 0 or size >= _WRITE_BATCH:
+                break
+            out.append(request.frame)
+            size += len(request.frame)
+            room -= 1
+        return out
+
+    def wrote(self, n: int) -> None:
+        """``n`` bytes of ``outgoing()`` reached the pipe."""
+        self.stats.bytes_sent += n
+        unsent = self._unsent
+        while n and unsent:
+            request = unsent[0]
+            take = min(n, len(request.frame) - request.written)
+            if not request.written and not self.tagged:
+                self._fifo.append(request)
+            request.written += take
+            n -= take
+            if request.written == len(request.frame):
+                unsent.popleft()
+                request.whole = True
+                request.frame = b""  # written: the bytes are not needed any more
+
+    def broken_pipe(self) -> list[Call]:
+        """The child's stdin is closed. A call none of whose bytes were written never reached the child:
+        it ends with ``NOT_DELIVERED`` (its caller may send it to a fresh child, once). The child is
+        broken; calls it may have received fail when its death is seen. Returns the calls ended."""
+        undelivered: list[Call] = []
+        for request in list(self._unsent):
+            call = request.call
+            if not call.done and not call.delivered and call not in undelivered:
+                undelivered.append(call)
+        for call in undelivered:
+            self._drop_requests(call)
+            call._fail(NOT_DELIVERED)
+        if self.state is ChildState.READY or self.state is ChildState.DRAINING:
+            self.state = ChildState.BROKEN
+            self.failure = ChildExited(f"{label(self.child)} closed its stdin before reading a request")
+        return undelivered
+
+    # -- receiving
+
+    def received(self, data: bytes, now: float) -> list[Call]:
+        """Bytes from the child's stdout; returns the calls they completed (answered or failed)."""
+        self.stats.bytes_received += len(data)
+        if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return []
+        try:
+            messages = self._decoder.feed(data)
+        except ProtocolError as err:
+            done = self._deliver(err.messages, now, data) if err.messages else []
+            if not self.usable and self.state is not ChildState.DRAINING:  # already broken by those messages
+                return done
+            return done + self._break(stopped(err, self.child))
+        if not messages:
+            if len(self.partial) < _PARTIAL_KEPT:
+                self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
+            return []
+        self.partial.clear()
+        return self._deliver(messages, now, data)
+
+    def _deliver(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
+        if self.tagged:
+            return self._deliver_tagged(messages, now, data)
+        fifo = self._fifo
+        if len(messages) > len(fifo) or (
+            len(messages) == len(fifo) and not self._unsent and self._decoder.buffered
+        ):  # more than was asked for: which frame answers which request is unknowable
+            error = (
+                unsolicited_output_error(self.child, data)
+                if not fifo and not self._unsent
+                else extra_output_error(data)
+            )
+            return self._break(error)
+        if not fifo[0].whole:
+            return self._break(
+                ProtocolError(
+                    f"{label(self.child)} answered before the whole request was written: "
+                    f"{excerpt_of(data)!r}; a child must read a whole request before answering it",
+                    excerpt=excerpt_of(data),
+                )
+            )
+        done: list[Call] = []
+        for message in messages:
+            request = fifo.popleft()
+            self._answer(request, message, now, done)
+        return done
+
+    def _deliver_tagged(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
+        done: list[Call] = []
+        for rid, message in messages:
+            request = self._by_id.get(rid)
+            if request is None or not request.whole:
+                if request is None and rid in self._abandoned:
+                    self._abandoned.discard(rid)
+                    self.stats.late += 1  # an answer to an abandoned id: dropped
+                    continue
+                return done + self._break(unknown_id_error(self.child, rid, data))
+            del self._by_id[rid]
+            self._answer(request, message, now, done)
+        return done
+
+    def _answer(self, request: _Request, message: Any, now: float, done: list[Call]) -> None:
+        self.fresh = False
+        self.answered += 1
+        call = request.call
+        if call.done:  # its caller left: the answer is dropped in its slot
+            self.stats.late += 1
+            return
+        call.results[request.index] = message
+        call.pending -= 1
+        if call.pending == 0:
+            call.done = True
+            done.append(call)
+        elif call.rolling and call.limit is not None:
+            call.deadline = now + call.limit
+            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+
+    # -- the end of calls and of the child
+
+    def expire(self, now: float) -> list[Call]:
+        """Fail the calls whose deadline has passed; returns every call that ended."""
+        done: list[Call] = []
+        while True:
+            when = self.next_deadline()
+            if when is None or when > now:
+                return done
+            _, _, call = heapq.heappop(self._timers)
+            total = len(call.results)
+            which = "a response" if total == 1 else f"response {len(call.answers_so_far()) + 1} of {total}"
+            error = timeout_error(
+                self.child, call.limit, self._decoder.buffered, which, self.child.stderr_tail(), kept=self.tagged
+            )
+            if self.tagged:
+                self._abandon_requests(call)
+                call._fail(error)
+                done.append(call)
+            else:
+                call._fail(error)
+                done.append(call)
+                done += self._break(
+                    ChildExited(
+                        f"{label(self.child)} was stopped because an earlier request timed out after "
+                        f"{call.limit} s; this request may or may not have been processed"
+                    )
+                )
+
+    def abandon(self, call: Call, error: BaseException | None = None, *, reader_continues: bool = False) -> None:
+        """The caller left ``call`` early (any exception, a cancellation, a signal handler's exception).
+
+        Requests not yet written are withdrawn. Tagged, an abandoned request's id
+        is dropped when its late answer comes; a partly written frame is still
+        finished, so that the stream stays whole. Untagged, a written request's
+        answer still comes in its turn: if the front goes on reading
+        (``reader_continues``: an event loop's reader) that answer is consumed
+        and dropped in its slot; if not (a synchronous caller left its own read
+        loop), it would reach the next caller, so the child is broken.
+        """
+        if call.done and call.error is not None:
+            return
+        was_delivered = call.delivered
+        call._fail(error if error is not None else abandoned_error())
+        if self.state is ChildState.DEAD or self.state is ChildState.BROKEN:
+            return
+        if not self.tagged:
+            if was_delivered and reader_continues:
+                for request in call.requests:
+                    if request.written == 0:
+                        with contextlib.suppress(ValueError):
+                            self._unsent.remove(request)
+            elif was_delivered:
+                self._break(
+                    ChildExited(
+                        f"{label(self.child)} was stopped because a call in flight was interrupted; "
+                        "this request may or may not have been processed"
+                    )
+                )
+            else:
+                self._drop_requests(call)
+            return
+        self._abandon_requests(call)
+
+    def _abandon_requests(self, call: Call) -> None:
+        for request in call.requests:
+            if self._by_id.get(request.id) is not request:
+                continue  # answered
+            if request.written == 0:
+                del self._by_id[request.id]
+                self._unsent.remove(request)
+            else:
+                del self._by_id[request.id]
+                self._abandoned.add(request.id)
+        if len(self._abandoned) >= self.max_pending:
+            self._break(
+                ChildExited(
+                    f"{label(self.child)} holds {len(self._abandoned)} requests whose callers gave up "
+                    "(max_pending): it is stuck and was stopped"
+                )
+            )
+
+    def _drop_requests(self, call: Call) -> None:
+        for request in call.requests:
+            if request.written == 0:
+                with contextlib.suppress(ValueError):
+                    self._unsent.remove(request)
+                if self.tagged:
+                    self._by_id.pop(request.id, None)
+        self.accepted -= sum(1 for r in call.requests if r.written == 0)
+
+    def _break(self, error: BridgeError) -> list[Call]:
+        """Pairing can no longer be trusted: every call still waiting fails; the child must go."""
+        self.state = ChildState.BROKEN
+        self.failure = error
+        calls = self._live_calls()
+        first = True
+        for call in calls:
+            if first and not isinstance(error, ChildExited):
+                call._fail(error)
+            else:
+                call._fail(
+                    error
+                    if first
+                    else ChildExited(
+                        f"{label(self.child)} was stopped ({_first_line(error)}); "
+                        "this request may or may not have been processed"
+                    )
+                )
+            first = False
+        self._clear()
+        return calls
+
+    def child_exited(self, returncode: int | None, tail: str = "") -> list[Call]:
+        """The child died (or closed stdout): every call still waiting fails with ``ChildExited``.
+
+        ``tail``: the last lines of its stderr, for the errors.
+        """
+        calls = self._live_calls()
+        self.state = ChildState.DEAD
+        for i, call in enumerate(calls):
+            when = (
+                "before answering"
+                if len(call.results) == 1
+                else (f"after {len(call.answers_so_far())} of {len(call.results)} responses")
+            )
+            if i:
+                when += " (with earlier requests in flight)"
+            call._fail(exit_error(self.child, returncode, when, bytes(self.partial) if i == 0 else b"", tail))
+        self._clear()
+        return calls
+
+    def _live_calls(self) -> list[Call]:
+        seen: dict[int, Call] = {}
+        for request in itertools.chain(self._fifo, self._unsent, self._by_id.values()):
+            call = request.call
+            if not call.done:
+                seen.setdefault(id(call), call)
+        for _, _, call in self._timers:
+            if not call.done:
+                seen.setdefault(id(call), call)
+        return list(seen.values())
+
+    def _clear(self) -> None:
+        self._unsent.clear()
+        self._fifo.clear()
+        self._by_id.clear()
+        self._abandoned.clear()
+        self._timers.clear()
+
+
+def encode_frames(codec: Codec[Any], messages: Iterable[Any], ids: RequestIds | None) -> list[tuple[int, bytes]]:
+    """Encode every message first (an ``EncodeError`` means nothing was sent), with fresh ids if tagged."""
+    if ids is None:
+        encode = codec.encode
+        return [(0, encode(m)) for m in messages]
+    encode = codec.encode
+    out = []
+    for message in messages:
+        rid = next(ids)
+        out.append((rid, encode((rid, message))))
+    return out
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).split("\n", 1)[0]
