@@ -77,9 +77,10 @@ children: racket $(GO_CHILDREN) $(RACKET_CHILDREN) $(RUST_CHILDREN)
 go-test: $(GO_SOURCES) $(VECTORS)
 	cd protocols/go && go vet ./... && go test ./...
 
-racket-test: racket
+# The Racket tests run the echo modules and the built executables.
+racket-test: racket $(RACKET_CHILDREN)
 	raco make protocols/racket/*.rkt
-	raco test protocols/racket
+	STDIOBRIDGE_CHILDREN_DIR=$(CURDIR)/$(CHILDREN_DIR) raco test protocols/racket
 
 lint: $(STAMP)
 	$(BIN)/ruff check stdiobridge tests benchmarks examples tools
