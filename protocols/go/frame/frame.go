@@ -80,17 +80,20 @@ func SplitTag(line []byte) (uint32, []byte, error) {
 	return uint32(id), text, nil
 }
 
-// UntagJSON splits a tagged `jsonl` frame [id, message] into its id and message.
+// UntagJSON splits a tagged `jsonl` frame [id, message] into its id and
+// message. Only the envelope is read here: the message is checked when it is
+// decoded or compacted, so it is scanned once.
 func UntagJSON(line []byte) (uint32, json.RawMessage, error) {
-	var pair []json.RawMessage
-	var id uint32 // json refuses 1.0, -1, "1" and values over 2^32-1 here
-	if err := json.Unmarshal(line, &pair); err != nil || len(pair) != 2 {
+	inner := bytes.TrimSpace(line)
+	if len(inner) < 2 || inner[0] != '[' || inner[len(inner)-1] != ']' {
 		return 0, nil, fmt.Errorf("not a tagged frame [id, message]: %.40q", line)
 	}
-	if err := json.Unmarshal(pair[0], &id); err != nil || id == 0 {
-		return 0, nil, fmt.Errorf("not a tagged frame: bad id %.20q", pair[0])
+	digits, message, found := bytes.Cut(inner[1:len(inner)-1], []byte(","))
+	var id uint32 // json refuses 1.0, -1, "1" and values over 2^32-1 here
+	if err := json.Unmarshal(digits, &id); !found || err != nil || id == 0 {
+		return 0, nil, fmt.Errorf("not a tagged frame [id, message]: bad id in %.40q", line)
 	}
-	return id, pair[1], nil
+	return id, message, nil
 }
 
 // UntagMsgpack reads the envelope of a tagged `msgpack` frame [id, message] and

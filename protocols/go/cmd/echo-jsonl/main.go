@@ -11,19 +11,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"log"
 	"os"
+	"strconv"
 
 	"stdiobridge/protocols/go/frame"
 )
 
 // handle turns one request into its response: your logic goes here; this one
-// echoes. Decode the request into your own types with json.Unmarshal (see
-// cmd/typed-jsonl); kept as json.RawMessage, the echo keeps object key order
-// and numbers exactly as sent. The response is anything json.Marshal takes.
-func handle(request json.RawMessage) any {
+// echoes. Decode the request into your own types with json.Unmarshal and
+// return json.Marshal of your answer (see cmd/typed-jsonl). Kept as raw JSON,
+// the echo keeps object key order and numbers exactly as sent.
+func handle(request json.RawMessage) json.RawMessage {
 	return request
 }
 
@@ -33,8 +35,7 @@ func main() {
 	tagged := frame.Tagged()
 	in := bufio.NewReaderSize(os.Stdin, 64<<10)
 	out := bufio.NewWriterSize(os.Stdout, 64<<10)
-	enc := json.NewEncoder(out) // compact, one value per line
-	enc.SetEscapeHTML(false)    // write <, > and & as they are
+	var answer bytes.Buffer
 	for {
 		line, err := frame.ReadLine(in, frame.MaxFrame)
 		if err == io.EOF {
@@ -53,15 +54,19 @@ func main() {
 
 		response := handle(request)
 
+		answer.Reset()
 		if tagged {
-			err = enc.Encode([]any{id, response})
-		} else {
-			err = enc.Encode(response) // checks a RawMessage is one JSON value
+			answer.WriteString("[" + strconv.FormatUint(uint64(id), 10) + ",")
 		}
-		if err == nil {
-			err = out.Flush() // flush every answer, or the host waits
+		if err := json.Compact(&answer, response); err != nil { // one value, compact
+			log.Fatalf("a request or response that is not one JSON value: %v", err)
 		}
-		if err != nil {
+		if tagged {
+			answer.WriteByte(']')
+		}
+		answer.WriteByte('\n')
+		out.Write(answer.Bytes())
+		if err := out.Flush(); err != nil { // flush every answer, or the host waits
 			log.Fatalf("writing a response: %v", err)
 		}
 	}

@@ -1,6 +1,5 @@
-// Command typed-jsonl is a small typed "jsonl" service, the shape of a real
-// child: each request is decoded into a Request struct and answered with a
-// Response struct.
+// Command typed-jsonl is a small typed "jsonl" service, the shape of a real child:
+// each request is decoded into a Request struct, answered with a Response struct.
 //
 //	{"op":"add","a":2,"b":3}        -> {"result":5}
 //	{"op":"upper","text":"hi"}      -> {"result":"HI"}
