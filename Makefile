@@ -14,7 +14,7 @@ GO_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/go-%) $(CHILDREN_DIR)/go-concurrent $(
 RACKET_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/racket-%) $(CHILDREN_DIR)/racket-typed
 RUST_CHILDREN := $(CHILDREN_DIR)/rust-jsonl $(CHILDREN_DIR)/rust-msgpack
 GO_SOURCES := $(shell find protocols/go -name '*.go' -not -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
-RACKET_SOURCES := $(wildcard protocols/racket/*.rkt)
+RACKET_SOURCES := $(filter-out protocols/racket/test-%,$(wildcard protocols/racket/*.rkt))
 RUST_SOURCES := $(wildcard protocols/rust/src/bin/*.rs) protocols/rust/Cargo.toml protocols/rust/Cargo.lock
 # A fully static Rust build (the musl target) when that target is installed, else the host's.
 RUST_MUSL := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: \(.*\)-gnu$$/\1-musl/p')
