@@ -81,7 +81,7 @@ func SplitTag(line []byte) (uint32, []byte, error) {
 }
 
 // UntagJSON splits a tagged `jsonl` frame [id, message] into its id and
-// message. Only the envelope is read here: the message is checked when it is
+// message (a slice of line). Only the envelope is read here: the message is checked when it is
 // decoded or compacted, so it is scanned once.
 func UntagJSON(line []byte) (uint32, json.RawMessage, error) {
 	inner := bytes.TrimSpace(line)

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"log"
@@ -66,6 +67,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
+		request = bytes.Clone(request) // line is reused by the next read
 		inFlight.Add(1)
 		go func() {
 			defer inFlight.Done()

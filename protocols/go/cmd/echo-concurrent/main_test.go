@@ -63,3 +63,29 @@ func TestTaggedOutOfOrder(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestTaggedManyInFlight keeps 300 requests of 1 KiB in flight (more than the
+// child's read buffer): each answer must still be its own request's bytes.
+func TestTaggedManyInFlight(t *testing.T) {
+	c := childtest.StartEnv(t, []string{"STDIOBRIDGE_TAGGED=1"})
+	sent := map[string]bool{}
+	var all []byte
+	for i := range 300 {
+		line := fmt.Sprintf(`[%d,{"sleep_ms":50,"pad":"%01024d"}]`+"\n", i+1, i)
+		sent[line] = true
+		all = append(all, line...)
+	}
+	go c.Write(all)
+	read := reader(c.Stdout)
+	for range 300 {
+		line, err := read()
+		if err != nil || !sent[string(line)] {
+			t.Fatalf("answer %.60q (%v) is not a request's bytes, or came twice", line, err)
+		}
+		delete(sent, string(line))
+	}
+	c.Stdin.Close()
+	if code, stderr, _ := c.Wait(); code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
