@@ -2,7 +2,7 @@
 #   make test      lint, type-check, build the reference children, run the whole suite
 #   make demo      the origin scenario: a Racket program behind a Lambda handler
 #   make bench     side-by-side benchmarks (ratios, medians)
-#   make children  the Go and Racket reference children in build/children/
+#   make children  the Go, Racket and Rust reference children in build/children/
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,10 +10,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHILDREN_DIR := build/children
 CODECS := lines jsonl lenprefix msgpack
-GO_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/go-%)
-RACKET_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/racket-%)
-GO_SOURCES := $(shell find protocols/go -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
-RACKET_SOURCES := $(wildcard protocols/racket/*.rkt)
+GO_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/go-%) $(CHILDREN_DIR)/go-concurrent $(CHILDREN_DIR)/go-typed
+RACKET_CHILDREN := $(CODECS:%=$(CHILDREN_DIR)/racket-%) $(CHILDREN_DIR)/racket-typed
+RUST_CHILDREN := $(CHILDREN_DIR)/rust-jsonl $(CHILDREN_DIR)/rust-msgpack
+GO_SOURCES := $(shell find protocols/go -name '*.go' -not -name '*_test.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
+RACKET_SOURCES := $(filter-out protocols/racket/test-%,$(wildcard protocols/racket/*.rkt))
+RUST_SOURCES := $(wildcard protocols/rust/src/bin/*.rs) protocols/rust/Cargo.toml protocols/rust/Cargo.lock
+# A fully static Rust build (the musl target) when that target is installed, else the host's.
+RUST_MUSL := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: \(.*\)-gnu$$/\1-musl/p')
+RUST_TARGET := $(if $(filter $(RUST_MUSL),$(shell rustup target list --installed 2>/dev/null)),$(RUST_MUSL))
+RUST_OUT := protocols/rust/target/$(if $(RUST_TARGET),$(RUST_TARGET)/)release
 VECTORS := $(wildcard protocols/vectors/*.json)
 
 .PHONY: all test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
@@ -40,23 +46,41 @@ racket:
 	    exit 1; \
 	  fi; }
 
+# Static Go binaries (CGO_ENABLED=0), as a child author ships them.
+$(CHILDREN_DIR)/go-typed: $(GO_SOURCES)
+	@mkdir -p $(CHILDREN_DIR)
+	cd protocols/go && CGO_ENABLED=0 go build -o ../../$@ ./cmd/typed-jsonl
+
 $(CHILDREN_DIR)/go-%: $(GO_SOURCES)
 	@mkdir -p $(CHILDREN_DIR)
-	cd protocols/go && go build -o ../../$@ ./cmd/echo-$*
+	cd protocols/go && CGO_ENABLED=0 go build -o ../../$@ ./cmd/echo-$*
+
+$(CHILDREN_DIR)/racket-typed: $(RACKET_SOURCES) | racket
+	@mkdir -p $(CHILDREN_DIR)
+	raco make -v protocols/racket/typed-jsonl.rkt
+	raco exe -o $@ protocols/racket/typed-jsonl.rkt
 
 $(CHILDREN_DIR)/racket-%: $(RACKET_SOURCES) | racket
 	@mkdir -p $(CHILDREN_DIR)
-	raco make protocols/racket/*.rkt
+	raco make -v protocols/racket/echo-$*.rkt
 	raco exe -o $@ protocols/racket/echo-$*.rkt
 
-children: racket $(GO_CHILDREN) $(RACKET_CHILDREN)
+# cargo fetches the locked crates from crates.io on the first build.
+$(CHILDREN_DIR)/rust-%: $(RUST_SOURCES)
+	@command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install Rust (https://rustup.rs), then re-run make." >&2; exit 1; }
+	@mkdir -p $(CHILDREN_DIR)
+	cd protocols/rust && cargo build --release --locked --bin echo-$* $(if $(RUST_TARGET),--target $(RUST_TARGET))
+	cp $(RUST_OUT)/echo-$* $@
+
+children: racket $(GO_CHILDREN) $(RACKET_CHILDREN) $(RUST_CHILDREN)
 
 go-test: $(GO_SOURCES) $(VECTORS)
 	cd protocols/go && go vet ./... && go test ./...
 
-racket-test: racket
+# The Racket tests run the echo modules and the built executables.
+racket-test: racket $(RACKET_CHILDREN)
 	raco make protocols/racket/*.rkt
-	raco test protocols/racket
+	STDIOBRIDGE_CHILDREN_DIR=$(CURDIR)/$(CHILDREN_DIR) raco test protocols/racket
 
 lint: $(STAMP)
 	$(BIN)/ruff check stdiobridge tests benchmarks examples tools

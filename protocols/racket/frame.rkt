@@ -1,213 +1,45 @@
 #lang racket/base
-;; frame.rkt -- shared pieces of the stdiobridge frame libraries:
-;;   * the error kinds (exn structs) every codec raises,
-;;   * a "peek source": reads the bytes of ONE frame from an input port by
-;;     peeking, with a max-frame check before any payload is buffered, and
-;;     consumes them from the port only once the whole frame is known,
-;;   * strict UTF-8 conversions with an ASCII fast path,
-;;   * run-child: the process-level policy of a child (exit 0 on EOF, reason
-;;     on stderr + exit 1 on a bad frame, prompt exit on SIGTERM/SIGINT/SIGHUP).
-;;
-;; Error kinds (names in the shared test vectors in parentheses):
-;;   exn:fail:frame                 base of all of them
-;;   exn:fail:frame:decode          a malformed frame          (DecodeError)
-;;   exn:fail:frame:too-large       frame over max-frame       (FrameTooLarge)
-;;                                  raised from the length prefix/header
-;;                                  (lines: the first max-frame + 2 bytes),
-;;                                  before the payload is read
-;;   exn:fail:frame:truncated       EOF inside a frame (the `buffered` field
-;;                                  holds how many bytes of it were received)
-;;   exn:fail:frame:encode          a message the codec cannot send (EncodeError)
-;;
-;; After any exn:fail:frame raised by a reader the port position is
-;; unspecified: the stream is not resynchronisable, give up on it.
+;; frame.rkt -- what a reference child uses beside its codec module (each
+;; codec module re-exports it):
+;;   (run-child name thunk)  runs the read/answer loop as a stdiobridge child:
+;;                           thunk returning (end of stdin) -> exit 0; a bad
+;;                           frame or any exn:fail -> "name: reason" on stderr,
+;;                           exit 1; SIGTERM/SIGHUP/SIGINT -> exit at once.
+;;   (tagged-mode?)          #t when the host set STDIOBRIDGE_TAGGED=1.
+;;   (untag v)               a jsonl/msgpack tagged frame (id message) -> id, message
+;;   (untag-line s)          a lines tagged frame "<id> <text>" -> id, text
+;;   (untag-bytes bs)        a lenprefix tagged payload -> 4 id bytes, message bytes
+;;   DEFAULT-MAX-FRAME       64 MiB, the host's default max_frame
 
-(require racket/unsafe/ops)
+(require "source.rkt")
 
-(provide (struct-out exn:fail:frame)
-         (struct-out exn:fail:frame:decode)
-         (struct-out exn:fail:frame:too-large)
-         (struct-out exn:fail:frame:truncated)
-         (struct-out exn:fail:frame:encode)
-         DEFAULT-MAX-FRAME
-         raise-decode-error raise-encode-error raise-too-large raise-truncated
-         check-max-frame
-         ;; peek source
-         make-src src? src-buf src-pos set-src-pos! src-end src-limit
-         src-start! src-fill! src-need! src-take! src-u8! src-consume!
-         find-lf
-         utf-8->string/strict string->utf-8
-         ;; child process helpers
-         run-child)
+(provide DEFAULT-MAX-FRAME run-child tagged-mode? untag untag-line untag-bytes)
 
-(define DEFAULT-MAX-FRAME (* 64 1024 1024))
+(define (tagged-mode?)
+  (equal? (getenv "STDIOBRIDGE_TAGGED") "1"))
 
-(struct exn:fail:frame exn:fail ())
-(struct exn:fail:frame:decode exn:fail:frame ())
-(struct exn:fail:frame:too-large exn:fail:frame (size limit))
-(struct exn:fail:frame:truncated exn:fail:frame (buffered))
-(struct exn:fail:frame:encode exn:fail:frame ())
+;; Ids are integers 1 .. 2^32-1 chosen by the host.
+(define (id? v)
+  (and (exact-integer? v) (<= 1 v #xFFFFFFFF)))
 
-(define (raise-decode-error fmt . args)
-  (raise (exn:fail:frame:decode
-          (string-append "DecodeError: " (apply format fmt args))
-          (current-continuation-marks))))
+(define (untag v)
+  (unless (and (list? v) (= (length v) 2) (id? (car v)))
+    (raise-decode-error "not a tagged frame [id, message]: ~e" v))
+  (values (car v) (cadr v)))
 
-(define (raise-encode-error fmt . args)
-  (raise (exn:fail:frame:encode
-          (string-append "EncodeError: " (apply format fmt args))
-          (current-continuation-marks))))
+(define (untag-line s)
+  (define m (regexp-match #px"^([1-9][0-9]*) (.*)$" s))
+  (unless (and m (id? (string->number (cadr m))))
+    (raise-decode-error "not a tagged line \"<id> <text>\": ~e" s))
+  (values (string->number (cadr m)) (caddr m)))
 
-;; size: the frame size known so far (a lower bound when `at-least?`).
-(define (raise-too-large size limit #:at-least? [at-least? #f])
-  (raise (exn:fail:frame:too-large
-          (format "FrameTooLarge: frame of ~a~a bytes exceeds max-frame ~a"
-                  (if at-least? "at least " "") size limit)
-          (current-continuation-marks)
-          size limit)))
+(define (untag-bytes bs)
+  (unless (>= (bytes-length bs) 4)
+    (raise-decode-error "a tagged payload of ~a bytes has no room for its 4-byte id" (bytes-length bs)))
+  (values (subbytes bs 0 4) (subbytes bs 4)))
 
-(define (raise-truncated buffered)
-  (raise (exn:fail:frame:truncated
-          (format "truncated frame: end of input after ~a byte~a of an incomplete frame"
-                  buffered (if (= buffered 1) "" "s"))
-          (current-continuation-marks)
-          buffered)))
-
-(define (check-max-frame who max-frame)
-  (unless (exact-nonnegative-integer? max-frame)
-    (raise-argument-error who "exact-nonnegative-integer?" max-frame)))
-
-;; ---------------------------------------------------------------------------
-;; Peek source.
-;;
-;; buf[0, end) mirrors the next `end` unread bytes of the port (peeked, not yet
-;; consumed); `pos` is the parser's cursor in it. Nothing is consumed from the
-;; port until src-consume!, so a reader never leaves half a frame behind
-;; except on error. Growth is geometric, so a frame costs O(size) however the
-;; bytes trickle in.
-
-(struct src (in [buf #:mutable] [pos #:mutable] [end #:mutable] limit))
-
-(define INITIAL-BUF 4096)
-
-(define (make-src in limit)
-  (src in (make-bytes INITIAL-BUF) 0 0 limit))
-
-(define (ensure-capacity! s want)
-  (define buf (src-buf s))
-  (when (< (bytes-length buf) want)
-    (define new (make-bytes (max want (* 2 (bytes-length buf)))))
-    (bytes-copy! new 0 buf 0 (src-end s))
-    (set-src-buf! s new)))
-
-;; Peek whatever is available (blocking for at least one byte).
-;; Returns #f on EOF, else the number of new bytes.
-(define (src-fill! s)
-  (when (= (src-end s) (bytes-length (src-buf s)))
-    (ensure-capacity! s (* 2 (bytes-length (src-buf s)))))
-  (define end (src-end s))
-  (define buf (src-buf s))
-  (define n (peek-bytes-avail! buf end #f (src-in s) end (bytes-length buf)))
-  (cond
-    [(eof-object? n) #f]
-    [(exact-positive-integer? n) (set-src-end! s (+ end n)) n]
-    [else (raise-decode-error "unexpected special value in input port")]))
-
-;; Start of a frame: #f when the port is at EOF (a clean frame boundary),
-;; #t when at least one byte is there.
-(define (src-start! s)
-  (and (src-fill! s) #t))
-
-;; Make sure k more bytes are available at pos. Refuses (FrameTooLarge) a
-;; frame whose size would exceed the limit BEFORE peeking those bytes.
-(define (src-need! s k)
-  (define want (+ (src-pos s) k))
-  (when (> want (src-limit s))
-    (raise-too-large want (src-limit s) #:at-least? #t))
-  (when (> want (src-end s))
-    (ensure-capacity! s want)
-    (let loop ()
-      (when (< (src-end s) want)
-        (unless (src-fill! s) (raise-truncated (src-end s)))
-        (loop)))))
-
-;; The next k bytes as a fresh byte string; advances pos.
-(define (src-take! s k)
-  (src-need! s k)
-  (define p (src-pos s))
-  (set-src-pos! s (+ p k))
-  (subbytes (src-buf s) p (+ p k)))
-
-(define (src-u8! s)
-  (src-need! s 1)
-  (define p (src-pos s))
-  (set-src-pos! s (+ p 1))
-  (bytes-ref (src-buf s) p))
-
-;; Consume n bytes (the frame just parsed) from the port.
-(define (src-consume! s n)
-  (unless (zero? n)
-    (read-bytes! (src-buf s) (src-in s) 0 n)
-    (void)))
-
-;; Index of the first LF in buf[start, end), or #f. Tight loop over a byte
-;; string already in memory (the bulk read was done by peek-bytes-avail!).
-(define (find-lf buf start end)
-  (unless (and (<= 0 start end (bytes-length buf)))
-    (raise-argument-error 'find-lf "valid range" (list start end)))
-  (let loop ([i start])
-    (cond [(unsafe-fx= i end) #f]
-          [(unsafe-fx= (unsafe-bytes-ref buf i) 10) i]
-          [else (loop (unsafe-fx+ i 1))])))
-
-;; ---------------------------------------------------------------------------
-;; UTF-8 conversions with an ASCII fast path (Racket CS's general converters
-;; cost several ns per byte; most protocol text is ASCII). Non-ASCII input
-;; falls back to the built-in converters from the first non-ASCII byte.
-
-(define ASCII-CHARS (build-vector 128 integer->char))
-
-;; Strict decoding of bs[start, end): a string, or #f if not valid UTF-8.
-(define (utf-8->string/strict bs [start 0] [end (bytes-length bs)])
-  (unless (and (exact-nonnegative-integer? start) (exact-nonnegative-integer? end)
-               (<= start end (bytes-length bs)))
-    (raise-argument-error 'utf-8->string/strict "valid range" (list start end)))
-  (define s (make-string (- end start)))
-  (let loop ([i start] [j 0])
-    (cond
-      [(unsafe-fx= i end) s]
-      [else
-       (define c (unsafe-bytes-ref bs i))
-       (cond
-         [(unsafe-fx< c 128)
-          (unsafe-string-set! s j (unsafe-vector-ref ASCII-CHARS c))
-          (loop (unsafe-fx+ i 1) (unsafe-fx+ j 1))]
-         [else
-          (define rest (with-handlers ([exn:fail:contract? (λ (e) #f)])
-                         (bytes->string/utf-8 bs #f i end)))
-          (and rest (if (= j 0) rest (string-append (substring s 0 j) rest)))])])))
-
-(define (string->utf-8 s)
-  (define n (string-length s))
-  (define bs (make-bytes n))
-  (let loop ([i 0])
-    (cond
-      [(unsafe-fx= i n) bs]
-      [else
-       (define c (unsafe-char->integer (unsafe-string-ref s i)))
-       (cond
-         [(unsafe-fx< c 128) (unsafe-bytes-set! bs i c) (loop (unsafe-fx+ i 1))]
-         [else (bytes-append (subbytes bs 0 i) (string->bytes/utf-8 s #f i n))])])))
-
-;; ---------------------------------------------------------------------------
-;; run-child: run `body` (the read/handle/write loop) as a stdiobridge child.
-;;   * stdout is put in block-buffered mode (the frame writers flush after
-;;     every frame; nothing else may go to stdout),
-;;   * body returning normally (stdin EOF) -> exit 0,
-;;   * exn:fail:frame (bad or truncated frame, unencodable answer) or any
-;;     other exn:fail -> "<name>: <reason>" on stderr, exit 1,
-;;   * SIGTERM / SIGHUP / SIGINT (Racket delivers them as breaks to the main
-;;     thread, even while it is blocked reading stdin) -> exit 143/129/130.
+;; stdout is block-buffered: the frame writers flush after every frame, and
+;; nothing else may be written there.
 (define (run-child name body)
   (define out (current-output-port))
   (when (file-stream-port? out)
@@ -216,6 +48,8 @@
     (eprintf "~a: ~a\n" name msg)
     (flush-output (current-error-port))
     (exit 1))
+  ;; Racket delivers SIGTERM/SIGHUP/SIGINT as breaks to the main thread, even
+  ;; while it is blocked reading stdin.
   (with-handlers ([exn:break:terminate? (λ (e) (exit 143))]
                   [exn:break:hang-up? (λ (e) (exit 129))]
                   [exn:break? (λ (e) (exit 130))]

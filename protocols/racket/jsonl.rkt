@@ -42,7 +42,8 @@
 ;;   (jsonl-decode bs-or-string)   one JSON text (no LF) -> value
 ;;   (jsonl-encode v)              value -> bytes (no LF)
 
-(require racket/unsafe/ops
+(require racket/fixnum
+         "source.rkt"
          "frame.rkt"
          "lines.rkt")
 
@@ -160,10 +161,10 @@
   ;; first index >= j holding '"', '\' or a control byte (or n)
   (define (scan-plain j)
     (let loop ([j j])
-      (if (and (unsafe-fx< j n)
-               (let ([c (unsafe-bytes-ref b j)])
-                 (and (unsafe-fx>= c 32) (not (unsafe-fx= c 34)) (not (unsafe-fx= c 92)))))
-          (loop (unsafe-fx+ j 1))
+      (if (and (fx< j n)
+               (let ([c (bytes-ref b j)])
+                 (and (fx>= c 32) (not (fx= c 34)) (not (fx= c 92)))))
+          (loop (fx+ j 1))
           j)))
   (define (utf-8 bs start end)
     (or (utf-8->string/strict bs start end)
@@ -339,10 +340,10 @@
   (define n (bytes-length b))
   (define (plain-run j)
     (let loop ([j j])
-      (if (and (unsafe-fx< j n)
-               (let ([c (unsafe-bytes-ref b j)])
-                 (and (unsafe-fx>= c 32) (not (unsafe-fx= c 34)) (not (unsafe-fx= c 92)))))
-          (loop (unsafe-fx+ j 1))
+      (if (and (fx< j n)
+               (let ([c (bytes-ref b j)])
+                 (and (fx>= c 32) (not (fx= c 34)) (not (fx= c 92)))))
+          (loop (fx+ j 1))
           j)))
   (write-bytes #"\"" o)
   (let loop ([start 0])

@@ -12,7 +12,7 @@
 ;;   (lenprefix-encode bs) / (lenprefix-decode frame)   in memory
 ;; All take #:width, #:byteorder and #:max-frame (default 64 MiB).
 
-(require "frame.rkt")
+(require "source.rkt" "frame.rkt")
 
 (provide read-lenprefix-frame write-lenprefix-frame
          lenprefix-encode lenprefix-decode

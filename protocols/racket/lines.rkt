@@ -16,7 +16,7 @@
 ;;   (lines-encode str) / (lines-decode bs)  one frame <-> message, in memory
 ;; All take #:max-frame (default 64 MiB).
 
-(require "frame.rkt")
+(require "source.rkt" "frame.rkt")
 
 (provide read-line-frame read-line-frame-bytes
          write-line-frame write-line-frame-bytes

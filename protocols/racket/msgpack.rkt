@@ -41,7 +41,7 @@
 ;;   (msgpack-encode v) / (msgpack-decode bs)   in memory
 ;; All take #:max-frame (default 64 MiB).
 
-(require "frame.rkt")
+(require "source.rkt" "frame.rkt")
 
 (provide read-msgpack-frame write-msgpack-frame
          msgpack-encode msgpack-decode

@@ -154,4 +154,39 @@
       (write-bytes (second name+input) (child-in ch))
       (define-values (status err) (finish-child ch))
       (check-equal? status 1)
-      (check-regexp-match #rx"DecodeError" err))))
+      (check-regexp-match #rx"DecodeError" err)))
+
+  ;; Tagged mode: every valid vector of ../vectors/tagged.json, sent in one
+  ;; stream to a child started with STDIOBRIDGE_TAGGED=1, comes back as exactly
+  ;; the same bytes (the child copies each id onto its answer).
+  (define-runtime-path tagged-json "../vectors/tagged.json")
+  (define (hex->bytes h)
+    (apply bytes (for/list ([k (in-range 0 (string-length h) 2)])
+                   (string->number (substring h k (+ k 2)) 16))))
+  (define (field o key)
+    (cond [(assq key (json-object-fields o)) => cdr] [else #f]))
+  (define tagged-sets
+    (field (jsonl-decode (call-with-input-file tagged-json port->string) #:objects 'ordered)
+           'sets))
+  (for ([set (in-list tagged-sets)])
+    (define name (field set 'codec))
+    (define options (field set 'options))
+    (define args
+      (append (cond [(field options 'width) => (λ (w) (list "--width" (number->string w)))] [else '()])
+              (cond [(field options 'byteorder) => (λ (o) (list "--byteorder" o))] [else '()])))
+    (define frames (for/list ([v (in-list (field set 'valid))]) (hex->bytes (field v 'hex))))
+    (for ([kind+cmd (in-list (child-commands name))])
+      (test-case (format "~a ~a ~a: tagged vectors come back byte for byte" (first kind+cmd) name args)
+        (define ch
+          (parameterize ([current-environment-variables
+                          (environment-variables-copy (current-environment-variables))])
+            (putenv "STDIOBRIDGE_TAGGED" "1")
+            (start-child (append (second kind+cmd) args))))
+        (define sent (apply bytes-append frames))
+        (define writer (thread (λ () (write-bytes sent (child-in ch)) (close-output-port (child-in ch)))))
+        (define got (port->bytes (child-out ch)))
+        (thread-wait writer)
+        (define-values (status err) (finish-child ch))
+        (check-equal? got sent)
+        (check-equal? status 0)
+        (check-equal? err "")))))

@@ -9,7 +9,7 @@
            racket/port
            racket/runtime-path
            (prefix-in rj: json)
-           "frame.rkt"
+           "source.rkt"
            "lines.rkt"
            "jsonl.rkt"
            "lenprefix.rkt"

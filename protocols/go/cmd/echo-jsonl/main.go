@@ -1,68 +1,73 @@
 // Command echo-jsonl is the reference stdiobridge child for the "jsonl" codec:
-// it answers every request with the same JSON value, decoded into a generic
-// value and encoded again (object keys in the order received, numbers exact).
+// it answers every request with the same JSON value.
 //
-// It reads requests from stdin and writes one response per request to stdout,
-// flushing after each; it logs only to stderr, exits 0 at the end of stdin and
-// at once on SIGTERM. A truncated last line, a line that is not exactly one
-// JSON value or a line over the frame limit is fatal: a reason on stderr and
-// exit status 1.
+// One JSON value per line on stdin, one per line on stdout, flushed after each.
+// It logs only to stderr, exits 0 at the end of stdin, and SIGTERM keeps its
+// default action (the program exits at once). With STDIOBRIDGE_TAGGED=1 every
+// line is [id, message] and the answer carries the same id. A line that is not
+// one JSON value, a truncated last line or a line over 64 MiB is fatal: a
+// reason on stderr, exit status 1.
 package main
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"io"
 	"log"
 	"os"
-	"os/signal"
-	"syscall"
+	"strconv"
 
-	"stdiobridge/protocols/go/frame/jsonl"
+	"stdiobridge/protocols/go/frame"
 )
 
-// handle turns one request into its response. Replace its body with your own
-// logic; this one echoes. Read the request with its methods (Kind, Get,
-// Members, Elements, Text, Number, ...) or convert it with Interface; it is
-// only valid until the next request is read. The response may be a
-// jsonl.Value or any Go value: nil, bool, string, numbers, []any,
-// map[string]any, jsonl.Object (ordered keys), structs (see jsonl.Append).
-func handle(request jsonl.Value) any {
+// handle turns one request into its response: your logic goes here; this one
+// echoes. Decode the request into your own types with json.Unmarshal and
+// return json.Marshal of your answer (see cmd/typed-jsonl). Kept as raw JSON,
+// the echo keeps object key order and numbers exactly as sent.
+func handle(request json.RawMessage) json.RawMessage {
 	return request
 }
 
 func main() {
-	log.SetFlags(0) // the log package writes to stderr, never stdout
+	log.SetFlags(0) // the log package writes to stderr, never to stdout
 	log.SetPrefix("echo-jsonl: ")
-	exitOnSIGTERM()
-
-	r := jsonl.NewReader(bufio.NewReaderSize(os.Stdin, 1<<20), jsonl.Options{})
-	w := jsonl.NewWriter(bufio.NewWriterSize(os.Stdout, 1<<20), jsonl.Options{})
+	tagged := frame.Tagged()
+	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	var answer bytes.Buffer
 	for {
-		request, err := r.ReadMessage()
+		line, err := frame.ReadLine(in, frame.MaxFrame)
 		if err == io.EOF {
-			return // stdin closed: the host is done with us; exit 0
+			return // the host closed stdin: exit 0
 		}
 		if err != nil {
 			log.Fatalf("reading a request: %v", err)
 		}
+		var id uint32
+		request := json.RawMessage(line)
+		if tagged {
+			if id, request, err = frame.UntagJSON(line); err != nil {
+				log.Fatal(err)
+			}
+		}
 
-		// Your logic goes here: one response per request, in order.
 		response := handle(request)
 
-		if err := w.WriteMessage(response); err != nil { // writes and flushes
+		answer.Reset()
+		if tagged {
+			answer.WriteString("[" + strconv.FormatUint(uint64(id), 10) + ",")
+		}
+		if err := json.Compact(&answer, response); err != nil { // one value, compact
+			log.Fatalf("a request or response that is not one JSON value: %v", err)
+		}
+		if tagged {
+			answer.WriteByte(']')
+		}
+		answer.WriteByte('\n')
+		out.Write(answer.Bytes())
+		if err := out.Flush(); err != nil { // flush every answer, or the host waits
 			log.Fatalf("writing a response: %v", err)
 		}
 	}
-}
-
-// exitOnSIGTERM makes the program exit at once on SIGTERM, even while it is
-// blocked reading stdin. Every response already written has been flushed.
-func exitOnSIGTERM() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() {
-		<-sig
-		log.Print("SIGTERM: exiting")
-		os.Exit(143) // 128 + SIGTERM, as a shell reports it
-	}()
 }

@@ -4,12 +4,11 @@
 //	echo-lenprefix [-width 1|2|4|8] [-byteorder big|little]
 //
 // The flags give the length prefix (default 4 bytes, big endian); they must
-// match the host's codec options.
-//
-// It reads requests from stdin and writes one response per request to stdout,
-// flushing after each; it logs only to stderr, exits 0 at the end of stdin and
-// at once on SIGTERM. A truncated last frame or a frame over the frame limit
-// is fatal: a reason on stderr and exit status 1.
+// match the host's codec options. It logs only to stderr, exits 0 at the end
+// of stdin, and SIGTERM keeps its default action (the program exits at once).
+// With STDIOBRIDGE_TAGGED=1 every payload starts with a 4-byte id in the same
+// byte order and the answer carries the same id. A truncated last frame or a
+// frame over 64 MiB is fatal: a reason on stderr, exit status 1.
 package main
 
 import (
@@ -18,66 +17,55 @@ import (
 	"io"
 	"log"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"stdiobridge/protocols/go/frame/lenprefix"
+	"stdiobridge/protocols/go/frame"
 )
 
-// handle turns one request into its response. Replace its body with your own
-// logic; this one echoes. The request is only valid until the next read: copy
-// it to keep it.
+// handle turns one request into its response: your logic goes here; this one
+// echoes.
 func handle(request []byte) []byte {
 	return request
 }
 
 func main() {
-	log.SetFlags(0) // the log package writes to stderr, never stdout
+	log.SetFlags(0) // the log package writes to stderr, never to stdout
 	log.SetPrefix("echo-lenprefix: ")
 	width := flag.Int("width", 4, "size of the length prefix in bytes: 1, 2, 4 or 8")
-	byteOrder := flag.String("byteorder", "big", "byte order of the length prefix: big or little")
+	byteorder := flag.String("byteorder", "big", "byte order of the length prefix: big or little")
 	flag.Parse()
-	order, err := lenprefix.ParseByteOrder(*byteOrder)
+	format, err := frame.NewLenPrefix(*width, *byteorder)
 	if err != nil {
 		log.Fatal(err)
 	}
-	opts := lenprefix.Options{Width: *width, ByteOrder: order}
-	exitOnSIGTERM()
-
-	r, err := lenprefix.NewReader(bufio.NewReaderSize(os.Stdin, 1<<20), opts)
-	if err != nil {
-		log.Fatal(err)
-	}
-	w, err := lenprefix.NewWriter(bufio.NewWriterSize(os.Stdout, 1<<20), opts)
-	if err != nil {
-		log.Fatal(err)
-	}
+	tagged := frame.Tagged()
+	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	for {
-		request, err := r.ReadFrame()
+		payload, err := format.Read(in)
 		if err == io.EOF {
-			return // stdin closed: the host is done with us; exit 0
+			return // the host closed stdin: exit 0
 		}
 		if err != nil {
 			log.Fatalf("reading a request: %v", err)
 		}
+		if tagged && len(payload) < 4 {
+			log.Fatalf("a tagged payload of %d bytes: no room for its 4-byte id", len(payload))
+		}
+		var id []byte
+		if tagged {
+			id, payload = payload[:4], payload[4:] // copied back as they are
+		}
 
-		// Your logic goes here: one response per request, in order.
-		response := handle(request)
+		response := handle(payload)
 
-		if err := w.WriteFrame(response); err != nil { // writes and flushes
+		if tagged {
+			response = append(id[:4:4], response...)
+		}
+		if err = format.Write(out, response); err == nil {
+			err = out.Flush() // flush every answer, or the host waits
+		}
+		if err != nil {
 			log.Fatalf("writing a response: %v", err)
 		}
 	}
-}
-
-// exitOnSIGTERM makes the program exit at once on SIGTERM, even while it is
-// blocked reading stdin. Every response already written has been flushed.
-func exitOnSIGTERM() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() {
-		<-sig
-		log.Print("SIGTERM: exiting")
-		os.Exit(143) // 128 + SIGTERM, as a shell reports it
-	}()
 }

@@ -1,10 +1,11 @@
 // Command echo-lines is the reference stdiobridge child for the "lines" codec:
 // it answers every request line with the same line.
 //
-// It reads requests from stdin and writes one response per request to stdout,
-// flushing after each; it logs only to stderr, exits 0 at the end of stdin and
-// at once on SIGTERM. A truncated last line, invalid UTF-8 or a line over the
-// frame limit is fatal: a reason on stderr and exit status 1.
+// One line per request on stdin, one line per answer on stdout, flushed after
+// each. It logs only to stderr, exits 0 at the end of stdin, and SIGTERM keeps
+// its default action (the program exits at once). With STDIOBRIDGE_TAGGED=1
+// every line is "<id> <text>" and the answer carries the same id. A truncated
+// last line or a line over 64 MiB is fatal: a reason on stderr, exit status 1.
 package main
 
 import (
@@ -12,52 +13,47 @@ import (
 	"io"
 	"log"
 	"os"
-	"os/signal"
-	"syscall"
+	"strconv"
 
-	"stdiobridge/protocols/go/frame/lines"
+	"stdiobridge/protocols/go/frame"
 )
 
-// handle turns one request into its response. Replace its body with your own
-// logic; this one echoes. The request is only valid until the next read: copy
-// it (or convert it to a string) to keep it.
-func handle(request []byte) []byte {
+// handle turns one request into its response: your logic goes here; this one
+// echoes. The response must not contain LF nor end with CR.
+func handle(request string) string {
 	return request
 }
 
 func main() {
-	log.SetFlags(0) // the log package writes to stderr, never stdout
+	log.SetFlags(0) // the log package writes to stderr, never to stdout
 	log.SetPrefix("echo-lines: ")
-	exitOnSIGTERM()
-
-	r := lines.NewReader(bufio.NewReaderSize(os.Stdin, 1<<20), lines.Options{})
-	w := lines.NewWriter(bufio.NewWriterSize(os.Stdout, 1<<20), lines.Options{})
+	tagged := frame.Tagged()
+	in := bufio.NewReaderSize(os.Stdin, 64<<10)
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
 	for {
-		request, err := r.ReadFrame()
+		line, err := frame.ReadLine(in, frame.MaxFrame)
 		if err == io.EOF {
-			return // stdin closed: the host is done with us; exit 0
+			return // the host closed stdin: exit 0
 		}
 		if err != nil {
 			log.Fatalf("reading a request: %v", err)
 		}
+		var id uint32
+		if tagged {
+			if id, line, err = frame.SplitTag(line); err != nil {
+				log.Fatal(err)
+			}
+		}
 
-		// Your logic goes here: one response per request, in order.
-		response := handle(request)
+		response := handle(string(line))
 
-		if err := w.WriteFrame(response); err != nil { // writes and flushes
+		if tagged {
+			out.WriteString(strconv.FormatUint(uint64(id), 10) + " ")
+		}
+		out.WriteString(response)
+		out.WriteByte('\n')
+		if err := out.Flush(); err != nil { // flush every answer, or the host waits
 			log.Fatalf("writing a response: %v", err)
 		}
 	}
-}
-
-// exitOnSIGTERM makes the program exit at once on SIGTERM, even while it is
-// blocked reading stdin. Every response already written has been flushed.
-func exitOnSIGTERM() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() {
-		<-sig
-		log.Print("SIGTERM: exiting")
-		os.Exit(143) // 128 + SIGTERM, as a shell reports it
-	}()
 }

@@ -1,12 +1,12 @@
 // Command echo-msgpack is the reference stdiobridge child for the "msgpack"
-// codec: it answers every request with the same msgpack value, decoded into a
-// generic value and encoded again (map order, str vs bin and key types kept;
-// every integer and length in its smallest form).
+// codec: it answers every request with the same msgpack value, byte for byte.
 //
-// It reads requests from stdin and writes one response per request to stdout,
-// flushing after each; it logs only to stderr, exits 0 at the end of stdin and
-// at once on SIGTERM. A truncated last value, invalid msgpack or a value over
-// the frame limit is fatal: a reason on stderr and exit status 1.
+// Values follow each other on stdin with no separator; one answer per request
+// on stdout, flushed after each. It logs only to stderr, exits 0 at the end of
+// stdin, and SIGTERM keeps its default action (the program exits at once).
+// With STDIOBRIDGE_TAGGED=1 every frame is [id, message] and the answer
+// carries the same id. A truncated or malformed value, or one over 64 MiB, is
+// fatal: a reason on stderr, exit status 1.
 package main
 
 import (
@@ -14,56 +14,55 @@ import (
 	"io"
 	"log"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"stdiobridge/protocols/go/frame/msgpack"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"stdiobridge/protocols/go/frame"
 )
 
-// handle turns one request into its response. Replace its body with your own
-// logic; this one echoes. Read the request with its methods (Kind, Get,
-// Pairs, Elements, Str, Int, ...) or convert it with Interface; it is only
-// valid until the next request is read. The response may be a msgpack.Value
-// or any Go value: nil, bool, numbers, string, []byte, []any,
-// map[string]any, msgpack.Map (ordered, any keys), structs (see
-// msgpack.Marshal).
-func handle(request msgpack.Value) any {
+// handle turns one request into its response: your logic goes here; this one
+// echoes. Decode the request into your own types with msgpack.Unmarshal; kept
+// as a msgpack.RawMessage, the echo keeps every type, ext and map order as
+// sent. The response is anything msgpack.Marshal takes.
+func handle(request msgpack.RawMessage) any {
 	return request
 }
 
 func main() {
-	log.SetFlags(0) // the log package writes to stderr, never stdout
+	log.SetFlags(0) // the log package writes to stderr, never to stdout
 	log.SetPrefix("echo-msgpack: ")
-	exitOnSIGTERM()
-
-	r := msgpack.NewReader(bufio.NewReaderSize(os.Stdin, 1<<20), msgpack.Options{})
-	w := msgpack.NewWriter(bufio.NewWriterSize(os.Stdout, 1<<20), msgpack.Options{})
+	tagged := frame.Tagged()
+	in := &frame.Limit{R: bufio.NewReaderSize(os.Stdin, 64<<10), Max: frame.MaxFrame}
+	out := bufio.NewWriterSize(os.Stdout, 64<<10)
+	dec, enc := msgpack.NewDecoder(in), msgpack.NewEncoder(out)
 	for {
-		request, err := r.ReadMessage()
+		err := in.Start()
 		if err == io.EOF {
-			return // stdin closed: the host is done with us; exit 0
+			return // the host closed stdin: exit 0
+		}
+		var id uint32
+		if err == nil && tagged {
+			id, err = frame.UntagMsgpack(dec)
+		}
+		var request msgpack.RawMessage
+		if err == nil {
+			request, err = dec.DecodeRaw()
 		}
 		if err != nil {
 			log.Fatalf("reading a request: %v", err)
 		}
 
-		// Your logic goes here: one response per request, in order.
 		response := handle(request)
 
-		if err := w.WriteMessage(response); err != nil { // writes and flushes
+		if tagged {
+			enc.EncodeArrayLen(2)
+			enc.EncodeUint(uint64(id)) // the smallest form, as the host wrote it
+		}
+		if err = enc.Encode(response); err == nil {
+			err = out.Flush() // flush every answer, or the host waits
+		}
+		if err != nil {
 			log.Fatalf("writing a response: %v", err)
 		}
 	}
-}
-
-// exitOnSIGTERM makes the program exit at once on SIGTERM, even while it is
-// blocked reading stdin. Every response already written has been flushed.
-func exitOnSIGTERM() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM)
-	go func() {
-		<-sig
-		log.Print("SIGTERM: exiting")
-		os.Exit(143) // 128 + SIGTERM, as a shell reports it
-	}()
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"stdiobridge/protocols/go/internal/vectors"
 )
 
 // envChild tells a test binary to act as the child.
@@ -41,16 +43,22 @@ type Child struct {
 	timer  *time.Timer
 }
 
-// Start starts the child with args; it is killed if still running after a
-// minute, or when the test ends.
+// Start starts the child with args; it is killed if still running after
+// 20 s, or when the test ends.
 func Start(t testing.TB, args ...string) *Child {
+	t.Helper()
+	return StartEnv(t, nil, args...)
+}
+
+// StartEnv is Start with env added to the child's environment.
+func StartEnv(t testing.TB, env []string, args ...string) *Child {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &Child{t: t, cmd: exec.Command(exe, args...)}
-	c.cmd.Env = append(os.Environ(), envChild+"=1")
+	c.cmd.Env = append(append(os.Environ(), envChild+"=1"), env...)
 	c.cmd.Stderr = &c.stderr
 	if c.Stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -63,7 +71,7 @@ func Start(t testing.TB, args ...string) *Child {
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c.timer = time.AfterFunc(time.Minute, func() { c.cmd.Process.Kill() })
+	c.timer = time.AfterFunc(20*time.Second, func() { c.cmd.Process.Kill() })
 	t.Cleanup(func() {
 		c.timer.Stop()
 		if c.cmd.ProcessState == nil {
@@ -98,8 +106,10 @@ func (c *Child) Wait() (code int, stderr string, took time.Duration) {
 
 // Spec describes an echo child to Run.
 type Spec struct {
-	// Args are the child's command-line arguments.
+	// Args are the child's command-line arguments, Env additions to its
+	// environment (e.g. STDIOBRIDGE_TAGGED=1).
 	Args []string
+	Env  []string
 	// Reader returns a function that reads one raw frame from the child's
 	// stdout, with the codec's frame library.
 	Reader func(r *bufio.Reader) func() ([]byte, error)
@@ -109,7 +119,7 @@ type Spec struct {
 	// Big returns the frame of a request of about n bytes, answered alike.
 	Big func(n int) []byte
 	// Truncated is the start of a frame, and Invalid a frame that the child
-	// must refuse (nil if the codec has none).
+	// must refuse (nil if the codec has none). Both are fatal for the child.
 	Truncated, Invalid []byte
 }
 
@@ -124,7 +134,7 @@ func Run(t *testing.T, spec Spec) {
 			all = append(all, i)
 		}
 		// All 1000 requests are written before any answer is read.
-		c := Start(t, spec.Args...)
+		c := StartEnv(t, spec.Env, spec.Args...)
 		var frames bytes.Buffer
 		for _, i := range all {
 			frames.Write(spec.Request(i))
@@ -144,7 +154,7 @@ func Run(t *testing.T, spec Spec) {
 		closeAndExpectExit0(t, c, read)
 	})
 	t.Run("big4MiB", func(t *testing.T) {
-		c := Start(t, spec.Args...)
+		c := StartEnv(t, spec.Env, spec.Args...)
 		big := spec.Big(4 << 20)
 		read := spec.Reader(c.Stdout)
 		for n := range 2 {
@@ -154,11 +164,11 @@ func Run(t *testing.T, spec Spec) {
 		closeAndExpectExit0(t, c, read)
 	})
 	t.Run("eofExits0", func(t *testing.T) {
-		c := Start(t, spec.Args...)
+		c := StartEnv(t, spec.Env, spec.Args...)
 		closeAndExpectExit0(t, c, spec.Reader(c.Stdout))
 	})
 	t.Run("sigtermExitsPromptly", func(t *testing.T) {
-		c := Start(t, spec.Args...)
+		c := StartEnv(t, spec.Env, spec.Args...)
 		read := spec.Reader(c.Stdout)
 		c.Write(spec.Request(1))
 		expectFrame(t, read, spec.Request(1), 1) // now blocked reading stdin
@@ -180,7 +190,7 @@ func Run(t *testing.T, spec Spec) {
 		}
 		t.Run(name, func(t *testing.T) {
 			// A good request is answered; then the bad one is fatal.
-			c := Start(t, spec.Args...)
+			c := StartEnv(t, spec.Env, spec.Args...)
 			read := spec.Reader(c.Stdout)
 			c.Write(spec.Request(3))
 			c.Write(bad)
@@ -200,7 +210,7 @@ func Run(t *testing.T, spec Spec) {
 
 // roundTrips sends each request and reads its answer before the next.
 func roundTrips(t *testing.T, spec Spec, requests []int) {
-	c := Start(t, spec.Args...)
+	c := StartEnv(t, spec.Env, spec.Args...)
 	read := spec.Reader(c.Stdout)
 	for _, i := range requests {
 		c.Write(spec.Request(i))
@@ -213,7 +223,7 @@ func roundTrips(t *testing.T, spec Spec, requests []int) {
 // answered with want[i] (or the frame itself when want is nil).
 func RoundTrips(t *testing.T, spec Spec, frames, want [][]byte) {
 	t.Helper()
-	c := Start(t, spec.Args...)
+	c := StartEnv(t, spec.Env, spec.Args...)
 	read := spec.Reader(c.Stdout)
 	for i, f := range frames {
 		c.Write(f)
@@ -252,6 +262,28 @@ func closeAndExpectExit0(t *testing.T, c *Child, read func() ([]byte, error)) {
 	if took > 5*time.Second {
 		t.Fatalf("took %v to exit after EOF", took)
 	}
+}
+
+// Echoes starts a child from spec and sends the frame of every vector in vs:
+// the child must answer each with the same bytes or, for a decode-only vector
+// (direction "decode"), with canonical[name].
+func Echoes(t *testing.T, spec Spec, vs []vectors.Valid, canonical map[string][]byte) {
+	t.Helper()
+	var frames, want [][]byte
+	for _, v := range vs {
+		f := v.Frame(t)
+		w := f
+		if v.Direction == "decode" {
+			if w = canonical[v.Name]; w == nil {
+				t.Fatalf("no canonical form for decode-only vector %q", v.Name)
+			}
+		}
+		frames, want = append(frames, f), append(want, w)
+	}
+	if len(frames) == 0 {
+		t.Fatal("no vectors")
+	}
+	RoundTrips(t, spec, frames, want)
 }
 
 // Bench measures one request/response round trip of frame through a child
