@@ -3,6 +3,8 @@
 #   make demo      the origin scenario: a Racket program behind a Lambda handler
 #   make bench     side-by-side benchmarks (ratios, medians)
 #   make children  the Go and Racket reference children in build/children/
+#   make dev       only the development environment: .venv with the package (editable) and its dev extras
+#                  (`make venv` is the same); nothing is built or tested
 
 PYTHON ?= python3
 VENV   := .venv
@@ -16,12 +18,15 @@ GO_SOURCES := $(shell find protocols/go -name '*.go' -o -name 'go.mod' -o -name 
 RACKET_SOURCES := $(wildcard protocols/racket/*.rkt)
 VECTORS := $(wildcard protocols/vectors/*.json)
 
-.PHONY: all test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
+.PHONY: all dev venv test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
 
 all: test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+dev venv: $(STAMP)
+	@echo "development environment ready: $(VENV) (e.g. $(BIN)/pytest tests/test_cli.py, $(BIN)/stdiobridge codecs)"
 
 # The package with its dev extras, plus two real plugins: the test plugin and the LSP example.
 $(STAMP): pyproject.toml tests/sample_plugin/pyproject.toml examples/custom-codec/pyproject.toml | $(BIN)/python
