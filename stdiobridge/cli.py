@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import select
 import shlex
 import statistics
@@ -23,8 +24,8 @@ import orjson
 from . import __version__
 from .bridge import Bridge
 from .codecs import Codec, codec_sources, get_codec
-from .codecs.registry import KINDS
 from .config import load_config
+from .conformance import check_kind
 from .errors import BridgeError, ConfigError, EncodeError
 
 __all__ = ["main"]
@@ -164,15 +165,6 @@ def kind_declared(codec: Codec[Any]) -> bool:
     return any("kind" in vars(cls) for cls in type(codec).__mro__ if cls is not Codec)
 
 
-def check_kind(codec: Codec[Any]) -> None:
-    """Refuse a codec whose ``kind`` the tools cannot make messages for, naming it (not the child)."""
-    if codec.kind not in KINDS:
-        raise ConfigError(
-            f"codec {codec.name!r} has kind {codec.kind!r}; the command line makes messages of kind "
-            f"{', '.join(KINDS)} only (set Codec.kind in the plugin)"
-        )
-
-
 def kind_hint(codec: Codec[Any]) -> str:
     """What to say after an ``EncodeError`` of a message the tools made from the codec's ``kind``."""
     if kind_declared(codec):
@@ -214,6 +206,8 @@ def _plain(value: Any) -> Any:
     """``value`` with what JSON cannot hold made showable: bytes as text, ext types and odd keys as strings."""
     if isinstance(value, dict):
         return {k if isinstance(k, str) else _show_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # msgpack's ExtType
+        return repr(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -306,9 +300,9 @@ def cmd_run(args: argparse.Namespace, command: list[str]) -> int:
                     answered += len(exc.results)
                     out.flush()
                     first = lines[0][0] + len(exc.results)
+                    said = re.sub(r" ?\b(after|before) \d+ of \d+ responses", "", _first_line(exc))
                     exc.args = (
-                        f"{str(exc).splitlines()[0] if str(exc) else ''} "
-                        f"[{answered} answer(s) printed; input line {first} and after were not answered]",
+                        f"{said} [{answered} answer(s) printed; input line {first} and after were not answered]",
                     )
                     raise
                 for answer in answers:

@@ -281,7 +281,8 @@ class _Raw:
                 )
             data = os.read(self.proc.stdout_fd, 1 << 16)
             if not data:
-                code = self.proc.proc.poll()
+                self.proc.wait_exit(0.5)  # stdout closed: an exit is usually a moment away
+                code = self.proc.returncode
                 raise EOFError(
                     f"stdout closed after {len(out)} of {count} responses"
                     + (f"; the child {describe_exit(code)}" if code is not None else "")
@@ -347,6 +348,7 @@ def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, la
             except TimeoutError:
                 got = []
             except EOFError:
+                raw.proc.wait_exit(min(timeout, 2.0))
                 code = raw.proc.returncode
                 return f"the child {describe_exit(code)} at its first request: a fatal error of its own{raw.tail()}"
             except ProtocolError as exc:

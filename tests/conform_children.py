@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Children with the mistakes the conformance kit exists to find, chosen by argv[1] (real processes).
 
-  lenprefix W          a correct lenprefix echo that reads and writes a W-byte big-endian prefix
-  jsonl-int-floats     a jsonl echo that writes integral floats as integers (1.0 -> 1)
-  msgpack-array-key    answers every msgpack request with a map whose key is an array
-  msgpack-crash        exits 3 with a reason on stderr at the first request
+lenprefix W          a correct lenprefix echo that reads and writes a W-byte big-endian prefix
+jsonl-int-floats     a jsonl echo that writes integral floats as integers (1.0 -> 1)
+msgpack-array-key    answers every msgpack request with a map whose key is an array
+msgpack-crash        exits 3 with a reason on stderr at the first request
+msgpack-odd          answers every request with integer and nil keys, an ext type, a timestamp, bytes
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -49,15 +51,18 @@ def main() -> int:
     import msgpack  # noqa: PLC0415
 
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    while chunk := sys.stdin.buffer.read1(65536):
+    while chunk := os.read(0, 65536):
         unpacker.feed(chunk)
         for _request in unpacker:
             if mode == "msgpack-crash":
                 sys.stderr.write("panic: unsupported message type\n")
                 sys.stderr.flush()
                 return 3
-            # a map keyed by an array: fine in msgpack, not a hashable Python dict key
-            sys.stdout.buffer.write(b"\x81\x92\x01\x02\xa1x")
+            if mode == "msgpack-odd":
+                odd = {1: "one", None: b"\xff\x00", "ext": msgpack.ExtType(5, b"ab"), "t": msgpack.Timestamp(1, 0)}
+                sys.stdout.buffer.write(msgpack.packb(odd, use_bin_type=True))
+            else:  # a map keyed by an array: fine in msgpack, not a hashable Python dict key
+                sys.stdout.buffer.write(b"\x81\x92\x01\x02\xa1x")
             sys.stdout.buffer.flush()
     return 0
 
