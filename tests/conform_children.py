@@ -43,6 +43,12 @@ def main() -> int:
     if mode == "lenprefix":
         lenprefix(int(sys.argv[2]))
         return 0
+    if mode == "lenprefix-log":
+        while (head := read_exactly(4)) is not None:
+            payload = read_exactly(int.from_bytes(head, "big")) or b""
+            sys.stdout.buffer.write(b"INFO handling a request\n" + head + payload)
+            sys.stdout.buffer.flush()
+        return 0
     if mode == "jsonl-int-floats":
         for line in sys.stdin:
             sys.stdout.write(json.dumps(ints_for_floats(json.loads(line))) + "\n")
