@@ -529,6 +529,13 @@ def test_bundle_is_self_contained(tmp_path: Path) -> None:
     task = tmp_path / "task"
     _extract(bundle, task)
     assert (task / "stdiobridge" / "aws_lambda.py").is_file() and (task / "stdiobridge.toml").is_file()
+    # Lambda's task root is read-only: bytecode for the runtime's Python ships in the bundle, valid as unzipped.
+    tag = f"cpython-{version.replace('.', '')}"
+    for module in ("__init__", "aws_lambda", "bridge", "config"):
+        pyc = task / "stdiobridge" / "__pycache__" / f"{module}.{tag}.pyc"
+        assert pyc.is_file(), pyc
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, "not an unchecked-hash .pyc"
+    assert list((task / "msgpack" / "__pycache__").glob(f"*.{tag}.pyc"))
     venv = tmp_path / "venv"
     subprocess.run([str(python), "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     ric = rie.runtime_client(version)

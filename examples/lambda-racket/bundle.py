@@ -198,11 +198,26 @@ def unpack_wheel(wheel: Path, root: Path) -> None:
 
 
 def find_python(version: str) -> str | None:
-    """An interpreter of CPython ``version`` ("3.12"): this one if it matches, else ``python3.12`` on PATH."""
+    """A working interpreter of CPython ``version`` ("3.12"): this one if it matches, else one found and tried."""
     if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
         return sys.executable
-    for candidate in (shutil.which(f"python{version}"), f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        if candidate and os.access(candidate, os.X_OK):
+    candidates = [shutil.which(f"python{version}")]
+    candidates += [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))]
+    candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        try:  # a pyenv shim exists for versions that are not selected: it must really run
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
             return candidate
     return None
 
