@@ -26,7 +26,7 @@ from .bridge import Bridge
 from .codecs import Codec, codec_sources, get_codec
 from .config import load_config
 from .conformance import check_kind
-from .errors import BridgeError, ConfigError, EncodeError
+from .errors import BridgeError, CallTimeout, ConfigError, EncodeError
 
 __all__ = ["main"]
 
@@ -301,6 +301,11 @@ def cmd_run(args: argparse.Namespace, command: list[str]) -> int:
                     out.flush()
                     first = lines[0][0] + len(exc.results)
                     said = re.sub(r" ?\b(after|before) \d+ of \d+ responses", "", _first_line(exc))
+                    if isinstance(exc, CallTimeout) and not getattr(exc, "received", 0):
+                        said += (
+                            f" If it does flush, it may read another framing than {br.codec!r}: "
+                            "check the codec and its options (e.g. lenprefix width) against the child's."
+                        )
                     exc.args = (
                         f"{said} [{answered} answer(s) printed; input line {first} and after were not answered]",
                     )

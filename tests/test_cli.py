@@ -157,6 +157,12 @@ def test_run_prints_what_json_and_utf8_cannot_hold_without_crashing() -> None:
     assert shown["ext"] == "ExtType(code=5, data=b'ab')" and shown["t"].startswith("Timestamp(seconds=1")
 
 
+def test_a_child_reading_another_width_is_not_only_told_to_flush() -> None:
+    out = cli("run", "--codec", "lenprefix", "--timeout", "1", "--", *ODD, "lenprefix", "8", stdin="hello\n")
+    error = one_error_line(out)
+    assert "CallTimeout" in error and "may read another framing" in error and "width=4" in error
+
+
 def test_timeout_inf_means_no_limit_and_a_bad_timeout_is_a_usage_error() -> None:
     for spelling in ("inf", "none"):
         out = cli("run", "--codec", "lines", "--timeout", spelling, "--", str(GO / "go-lines"), stdin="hello\n")
