@@ -344,7 +344,10 @@ def _fmt(seconds: float) -> str:
 def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
     with _bridge(args, command, stderr="discard") as br:
         codec = br.codec
-        message = _parse_line(codec, args.message.encode(), 1) if args.message else _default_message(codec)
+        try:
+            message = _parse_line(codec, args.message.encode(), 1) if args.message else _default_message(codec)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("input line 1", "--message", 1)) from None
         frame = codec.encode(message)
         argv = shlex.split(br.command) if isinstance(br.command, str) else list(br.command)
         br.call(message)  # warm: the child is up
