@@ -3,6 +3,8 @@
 #   make demo      the origin scenario: a Racket program behind a Lambda handler
 #   make bench     side-by-side benchmarks (ratios, medians)
 #   make children  the Go, Racket and Rust reference children in build/children/
+#   make dev       only the development environment: .venv with the package (editable) and its dev extras
+#                  (`make venv` is the same); nothing is built or tested
 
 PYTHON ?= python3
 VENV   := .venv
@@ -22,12 +24,15 @@ RUST_TARGET := $(if $(filter $(RUST_MUSL),$(shell rustup target list --installed
 RUST_OUT := protocols/rust/target/$(if $(RUST_TARGET),$(RUST_TARGET)/)release
 VECTORS := $(wildcard protocols/vectors/*.json)
 
-.PHONY: all test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
+.PHONY: all dev venv test lint typecheck pytest children go-test racket-test bench demo bundle racket clean
 
 all: test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+dev venv: $(STAMP)
+	@echo "development environment ready: $(VENV) (e.g. $(BIN)/pytest tests/test_cli.py, $(BIN)/stdiobridge codecs)"
 
 # The package with its dev extras, plus two real plugins: the test plugin and the LSP example.
 $(STAMP): pyproject.toml tests/sample_plugin/pyproject.toml examples/custom-codec/pyproject.toml | $(BIN)/python

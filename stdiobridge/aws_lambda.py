@@ -16,7 +16,10 @@ Two ways to use it:
   options: ``STDIOBRIDGE_LAMBDA_RESPONSE`` (``json`` or ``text``),
   ``STDIOBRIDGE_LAMBDA_MARGIN`` (seconds), ``STDIOBRIDGE_LAMBDA_WARMUP`` (the
   JSON text of an event sent once during init, so that the child's own start-up
-  is paid there and not by the first invocation).
+  is paid there and not by the first invocation). These are checked by the
+  same parser as a config file's ``[lambda]`` table. The child is spawned at
+  import only when ``_HANDLER`` (Lambda's Handler setting) names this handler;
+  any other import (your own handler module, a test run) starts nothing.
 
 Each invocation sends ``{"event": event, "context": {...}}`` (see
 ``context_fields``): as the value itself on ``jsonl``/``msgpack``, as its JSON text
@@ -46,6 +49,7 @@ import orjson
 from .bridge import Bridge
 from .codecs import Codec, CodecSpec
 from .config import ENV_PREFIX, Settings, load_config
+from .config import _validate_lambda as validate_lambda_options
 from .errors import CallTimeout, ConfigError, DecodeError, EncodeError, excerpt_of
 
 __all__ = [
@@ -397,27 +401,29 @@ def make_handler(
 
 
 def handler_options_from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``response``, ``margin`` and ``warmup`` for ``make_handler`` from ``STDIOBRIDGE_LAMBDA_*``."""
+    """``response``, ``margin`` and ``warmup`` for ``make_handler`` from ``STDIOBRIDGE_LAMBDA_*``.
+
+    The values are checked by the same parser as a config file's ``[lambda]``
+    table, so both accept exactly the same values (``response`` is ``json`` or ``text``).
+    """
     env = os.environ if env is None else env
-    options: dict[str, Any] = {}
-    response = env.get(f"{ENV_PREFIX}LAMBDA_RESPONSE", "").strip().lower()
+    table: dict[str, Any] = {}
+    response = env.get(f"{ENV_PREFIX}LAMBDA_RESPONSE", "").strip()
     if response:
-        if response not in ("json", "text"):
-            raise ConfigError(f"{ENV_PREFIX}LAMBDA_RESPONSE must be 'json' or 'text'; got {response!r}")
-        options["response"] = response
+        table["response"] = response
     margin = env.get(f"{ENV_PREFIX}LAMBDA_MARGIN", "").strip()
     if margin:
         try:
-            options["margin"] = float(margin)
+            table["margin"] = float(margin)
         except ValueError:
             raise ConfigError(f"{ENV_PREFIX}LAMBDA_MARGIN must be seconds (e.g. 0.5); got {margin!r}") from None
     warmup = env.get(f"{ENV_PREFIX}LAMBDA_WARMUP")
     if warmup is not None and warmup.strip():
         try:
-            options["warmup"] = orjson.loads(warmup)
+            table["warmup"] = orjson.loads(warmup)
         except orjson.JSONDecodeError as exc:
             raise ConfigError(f"{ENV_PREFIX}LAMBDA_WARMUP must be the JSON text of an event ({exc})") from None
-    return options
+    return validate_lambda_options(table, f"the environment ({ENV_PREFIX}LAMBDA_*)")
 
 
 class _EnvironmentHandler:
@@ -446,15 +452,14 @@ class _EnvironmentHandler:
 
 
 def _spawn_at_import(env: Mapping[str, str]) -> bool:
-    """Start at import when the environment configures us and Lambda's Handler (``_HANDLER``) is ours or unset.
+    """Start at import only when Lambda's Handler (``_HANDLER``) is ours and the environment configures us.
 
-    A function whose Handler is its own module (which calls ``make_handler``)
-    may import this module with ``STDIOBRIDGE_*`` set: it must not get a second child.
+    Anything else imports this module without a child: a function whose Handler
+    is its own module (which calls ``make_handler``), a test run, a REPL, even
+    with ``STDIOBRIDGE_*`` set. The handler then configures itself on its first call.
     """
     named = env.get("_HANDLER")
-    if named is not None and named.replace("/", ".") != HANDLER_NAME:
-        return False
-    return environment_configured(env)
+    return named is not None and named.replace("/", ".") == HANDLER_NAME and environment_configured(env)
 
 
 #: ``Handler = stdiobridge.aws_lambda.handler``: configured from the environment,

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import select
 import signal
+import string
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,14 +23,25 @@ from typing import Any
 
 from .bridge import Bridge
 from .codecs import Codec, get_codec
-from .codecs.registry import CodecSpec
-from .errors import BridgeError, ConfigError
+from .codecs.registry import KINDS, CodecSpec
+from .errors import BridgeError, CallTimeout, ConfigError, EncodeError, ProtocolError
 from .process import ChildProcess, describe_exit
 
-__all__ = ["LARGE_SIZES", "CheckResult", "format_line", "format_report", "message_strategy", "run_checks"]
+__all__ = [
+    "LARGE_SIZES",
+    "CheckResult",
+    "difference",
+    "format_line",
+    "format_report",
+    "message_strategy",
+    "new_seed",
+    "run_checks",
+]
 
 LARGE_SIZES = (1 << 20, 4 << 20)
 _QUIET = 0.3  # seconds of silence expected where the child must not write
+_NO_LIMIT = 86400.0  # what --timeout inf means here: a day
+_STDIO_BLOCK = 4096  # the buffer of C stdio (and others) on a piped stdout
 
 
 @dataclass(frozen=True)
@@ -41,16 +54,22 @@ class CheckResult:
     seconds: float
 
 
-def message_strategy(codec: Codec[Any]) -> Any:
+def new_seed() -> int:
+    """A fresh seed for the generated messages (printed, so that ``--seed`` replays the run)."""
+    return random.SystemRandom().randrange(1 << 32)
+
+
+def message_strategy(codec: Codec[Any], *, max_bytes: int = 2000) -> Any:
     """Hypothesis strategy of messages for a codec, by its ``kind`` (empty, unicode, nested values).
 
     msgpack gets its own, richer values (bytes, integer keys); other codecs of
-    kind ``json`` (jsonl, plugins) get JSON values.
+    kind ``json`` (jsonl, plugins) get JSON values. ``max_bytes`` bounds a bytes message.
     """
     try:
         from hypothesis import strategies as st  # noqa: PLC0415  (optional: the conform extra)
     except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ConfigError("the conformance kit needs hypothesis: pip install 'stdiobridge[conform]'") from None
+        raise ConfigError("the conformance kit needs hypothesis: pip install 'stdiobridge-py[conform]'") from None
+    check_kind(codec)
     text = st.text(max_size=200)
     ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
     floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -58,20 +77,37 @@ def message_strategy(codec: Codec[Any]) -> Any:
     if codec.kind == "text":
         return text.filter(lambda s: "\n" not in s and not s.endswith("\r"))
     if codec.kind == "bytes":
-        return st.binary(max_size=2000)
-    if codec.kind == "json" and codec.name != "msgpack":
+        return st.binary(max_size=max(0, min(2000, max_bytes)))
+    if codec.name != "msgpack":
         return st.recursive(
             scalars, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(text, inner, max_size=6), max_leaves=30
         )
-    if codec.name == "msgpack":
-        leaves = scalars | st.binary(max_size=200)
-        keys: Any = text | ints
-        return st.recursive(
-            leaves, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(keys, inner, max_size=6), max_leaves=30
-        )
-    raise ConfigError(
-        f"the conformance kit generates messages of kind json, text or bytes; codec {codec.name!r} is {codec.kind!r}"
+    leaves = scalars | st.binary(max_size=200)
+    keys: Any = text | ints
+    return st.recursive(
+        leaves, lambda inner: st.lists(inner, max_size=6) | st.dictionaries(keys, inner, max_size=6), max_leaves=30
     )
+
+
+def check_kind(codec: Codec[Any]) -> None:
+    """Refuse a codec whose ``kind`` the kit cannot generate messages for, naming the codec (not the child)."""
+    if codec.kind not in KINDS:
+        raise ConfigError(
+            f"the conformance kit generates messages of kind {', '.join(KINDS)}; codec {codec.name!r} has kind "
+            f"{codec.kind!r} (set Codec.kind in the plugin)"
+        )
+    probe = {"json": {"probe": [1, "two"]}, "text": "probe", "bytes": b"probe"}[codec.kind]
+    try:
+        codec.encode(probe)
+    except EncodeError as exc:
+        declared = any("kind" in vars(cls) for cls in type(codec).__mro__ if cls is not Codec)
+        what = (
+            f"declares kind {codec.kind!r}" if declared else f"does not set Codec.kind (so {codec.kind!r} was assumed)"
+        )
+        raise ConfigError(
+            f"codec {codec.name!r} {what} but cannot encode such a message ({exc}): "
+            "set kind = 'json', 'text' or 'bytes' to what its messages are; the child was not run"
+        ) from None
 
 
 def _large(codec: Codec[Any], size: int) -> Any:
@@ -79,26 +115,132 @@ def _large(codec: Codec[Any], size: int) -> Any:
     if codec.kind == "text":
         return ("0123456789abcdé€" * (size // 18 + 1))[: size // 2]
     if codec.kind == "bytes":
-        return bytes(range(256)) * (size // 256)
+        return (bytes(range(256)) * (size // 256 + 1))[:size]
     if codec.name == "msgpack":
-        return {"blob": bytes(range(256)) * (size // 256), "s": "é" * 1000}
-    return {"blob": 'x\u00e9"\\' * (size // 8), "n": list(range(100))}
+        return {"blob": (bytes(range(256)) * (size // 256 + 1))[:size], "s": "é" * min(1000, size // 4)}
+    return {"blob": 'x\u00e9"\\' * (size // 8), "n": list(range(min(100, size // 8)))}
+
+
+def _fits(codec: Codec[Any], message: Any) -> bool:
+    try:
+        codec.encode(message)
+    except EncodeError:
+        return False
+    return True
+
+
+def largest_size(codec: Codec[Any], ceiling: int = LARGE_SIZES[-1]) -> int:
+    """The largest ``_large`` size up to ``ceiling`` that the codec can encode (its width or ``max_frame``); -1: none."""
+    if _fits(codec, _large(codec, ceiling)):
+        return ceiling
+    low, high = -1, ceiling  # fits(low) (or low == -1), not fits(high)
+    while high - low > max(1, high // 64):
+        mid = (low + high) // 2 if low >= 0 else high // 2
+        if mid <= low or mid == 0:
+            mid = 0
+            if not _fits(codec, _large(codec, 0)):
+                return -1
+            low = 0
+            continue
+        if _fits(codec, _large(codec, mid)):
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def _kind_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def difference(sent: Any, got: Any, path: str = "$") -> str | None:
+    """Where an echo differs from what was sent: the first differing path and both values; ``None`` if equal.
+
+    Equality is strict about types (1.0 is not 1, str is not bytes) and about map
+    key order, since the contract is an exact echo.
+    """
+    if isinstance(sent, float) and isinstance(got, float) and math.isnan(sent) and math.isnan(got):
+        return None
+    if isinstance(sent, (list, tuple)) and isinstance(got, (list, tuple)):
+        for i, (a, b) in enumerate(zip(sent, got, strict=False)):
+            found = difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        if len(sent) != len(got):
+            return f"at {path}: sent {len(sent)} items, got {len(got)}"
+        return None
+    if isinstance(sent, dict) and isinstance(got, dict):
+        for key in sent:
+            if key not in got:
+                return f"at {path}: key {key!r} is missing from the answer"
+        for key in got:
+            if key not in sent:
+                return f"at {path}: the answer has key {key!r}, which was not sent"
+        for key, value in sent.items():
+            found = difference(value, got[key], f"{path}[{key!r}]")
+            if found:
+                return found
+        if list(sent) != list(got):
+            return f"at {path}: same keys in another order: sent {_short(list(sent))}, got {_short(list(got))}"
+        return None
+    if type(sent) is type(got) and sent == got:
+        return None
+    return f"at {path}: sent {_short(sent)} ({_kind_name(sent)}), got {_short(got)} ({_kind_name(got)})"
 
 
 def _same(sent: Any, got: Any) -> bool:
-    """Echo equality that tolerates re-encoding (float/int of equal value, map key order)."""
-    if isinstance(sent, float) and isinstance(got, (int, float)):
-        return sent == got or (math.isnan(sent) and isinstance(got, float) and math.isnan(got))
-    if isinstance(sent, (list, tuple)):
-        return isinstance(got, (list, tuple)) and len(sent) == len(got) and all(map(_same, sent, got))
-    if isinstance(sent, dict):
-        return isinstance(got, dict) and sent.keys() == got.keys() and all(_same(v, got[k]) for k, v in sent.items())
-    return type(sent) is type(got) and bool(sent == got)
+    return difference(sent, got) is None
 
 
-def _excerpt(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+def _printable(data: bytes) -> bool:
+    """Whether ``data`` starts like a line of text (a log line), not like binary frames."""
+    head = data[:120]
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+    shown = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return shown >= 0.9 * len(text) and any(ch in string.ascii_letters for ch in text)
+
+
+def explain_bytes(data: bytes, codec: Codec[Any], expected: Sequence[Any]) -> str:
+    """The likely mistake behind answer bytes ``data`` that are not the echo of ``expected``."""
+    if not data:
+        return ""
+    first_line = data.split(b"\n", 1)[0][:80]
+    if codec.name == "lenprefix":
+        from .codecs.lenprefix import LenPrefixCodec  # noqa: PLC0415
+
+        ours = codec.options()
+        for width in (1, 2, 4, 8):
+            for order in ("big", "little"):
+                if (width, order) == (ours.get("width"), ours.get("byteorder")):
+                    continue
+                other = LenPrefixCodec(width=width, byteorder=order)
+                try:
+                    dec = other.decoder()
+                    frames = dec.feed(data)
+                except ProtocolError:
+                    continue
+                if frames and dec.buffered == 0:
+                    return (
+                        f"likely a codec mismatch: the answers parse as lenprefix width={width} byteorder={order}, "
+                        f"while the kit speaks width={ours.get('width')} byteorder={ours.get('byteorder')}: "
+                        "give --codec the child's options (or fix the child's)"
+                    )
+    if _printable(data) and not (codec.kind == "text" and expected and first_line == codec.encode(expected[0])[:-1]):
+        return f"likely a log line on stdout: {first_line!r}; stdout must carry frames only, logs go to stderr"
+    return (
+        f"likely a codec mismatch: the answer bytes {data[:40]!r} are not {codec.name} frames echoing the "
+        f"requests; does the child speak {codec.name} with these options ({codec.options()})?"
+    )
 
 
 class _Raw:
@@ -108,6 +250,7 @@ class _Raw:
         self.proc = ChildProcess(command, stderr="discard")
         self.codec = codec
         self.decoder = codec.decoder()
+        self.received = bytearray()
         self.poller = select.poll()
         self.poller.register(self.proc.stdout_fd, select.POLLIN)
 
@@ -121,15 +264,31 @@ class _Raw:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the child stopped reading its stdin") from None
 
+    def tail(self) -> str:
+        """The child's last stderr lines, for the end of a failure's detail ('' when silent)."""
+        lines = self.proc.stderr_tail(0.2).strip().splitlines()[-3:]
+        return f" [child's stderr: {' | '.join(lines)}]" if lines else ""
+
     def read(self, count: int, deadline: float) -> list[Any]:
+        """Exactly the next ``count`` messages (fewer: ``TimeoutError``/``EOFError``; a decode error as is)."""
         out: list[Any] = []
         while len(out) < count:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.poller.poll(remaining * 1000):
-                raise TimeoutError(f"{len(out)} of {count} responses arrived before the deadline")
+            if remaining <= 0 or not self.poller.poll(min(remaining, _NO_LIMIT) * 1000):
+                got = f"{len(out)} of {count} responses arrived before the deadline"
+                raise TimeoutError(
+                    got + (f", then {self.decoder.buffered} bytes of one more" if self.decoder.buffered else "")
+                )
             data = os.read(self.proc.stdout_fd, 1 << 16)
             if not data:
-                raise EOFError(f"stdout closed after {len(out)} of {count} responses")
+                self.proc.wait_exit(0.5)  # stdout closed: an exit is usually a moment away
+                code = self.proc.returncode
+                raise EOFError(
+                    f"stdout closed after {len(out)} of {count} responses"
+                    + (f"; the child {describe_exit(code)}" if code is not None else "")
+                    + self.tail()
+                )
+            self.received += data
             out.extend(self.decoder.feed(data))
         return out
 
@@ -146,37 +305,153 @@ class _Raw:
         self.proc.kill()
 
 
+def _hint_for(exc: BaseException) -> str:
+    """A likely mistake read from the error itself ('' when the error does not tell)."""
+    if isinstance(exc, ProtocolError) and "unhashable" in str(exc):
+        return (
+            "likely a map keyed by an array or a map (a tuple key echoed as an array?): valid msgpack, but "
+            "Python cannot hold it as a dict key, so the host cannot read it back; this is not a log line"
+        )
+    return ""
+
+
+def _drain(raw: _Raw, quiet: float) -> None:
+    """Read the child's stdout into ``raw.received`` until it is quiet for ``quiet`` seconds or closed."""
+    while raw.poller.poll(quiet * 1000):
+        try:
+            data = os.read(raw.proc.stdout_fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not data:
+            return
+        raw.received += data
+
+
+def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, largest: int = 0) -> str:
+    """Send one small request, then a larger one, and find the likely mistake ('' if both come back right).
+
+    A child that answers only once stdin is closed (and it exits, flushing its
+    buffers) is the classic missing flush; answer bytes that are text are a log
+    line; bytes that parse with other codec options are a mismatch; a child that
+    exits at once is failing on its own (its stderr says why).
+    """
+    sizes = [-1] + ([min(largest, 100_000)] if largest > 0 else [])
+    raw: _Raw | None = None
+    try:
+        for size in sizes:
+            message = _tagged(codec, 1) if size < 0 else _large(codec, size)
+            raw = _Raw(command, codec)
+            deadline = time.monotonic() + min(timeout, 2.0)
+            raw.write(codec.encode(message), deadline)
+            try:
+                got = raw.read(1, deadline)
+            except TimeoutError:
+                got = []
+            except EOFError:
+                raw.proc.wait_exit(min(timeout, 2.0))
+                code = raw.proc.returncode
+                return f"the child {describe_exit(code)} at its first request: a fatal error of its own{raw.tail()}"
+            except ProtocolError as exc:
+                _drain(raw, 0.3)
+                return _hint_for(exc) or explain_bytes(bytes(raw.received), codec, [message])
+            if got and _same(message, got[0]):
+                raw.close()
+                continue
+            if raw.received:
+                _drain(raw, 0.3)
+                return explain_bytes(bytes(raw.received), codec, [message])
+            raw.proc.close_stdin()
+            raw.proc.wait_exit(min(timeout, 5.0))
+            _drain(raw, 0.1)
+            data = bytes(raw.received)
+            if not data:
+                return (
+                    "the child answered nothing, not even at exit: does it read whole frames of "
+                    f"{codec.name} {codec.options()}? (with other framing it waits for the rest of a frame)"
+                    + raw.tail()
+                )
+            try:
+                answers = codec.decoder().feed(data)
+            except ProtocolError:
+                answers = []
+            if answers and _same(message, answers[0]):
+                return (
+                    "likely no flush: the answer came only when stdin was closed and the child exited; "
+                    "flush stdout after each answer (stdio buffers a piped stdout in 4 KiB blocks)"
+                )
+            return explain_bytes(data, codec, [message])
+        return ""
+    except (OSError, BridgeError) as exc:
+        return f"(the diagnosis itself failed: {type(exc).__name__}: {exc})"
+    finally:
+        if raw is not None:
+            raw.close()
+
+
 def run_checks(
     command: Sequence[str] | str,
     codec: CodecSpec,
     *,
     examples: int = 100,
-    timeout: float = 10.0,
+    timeout: float | None = 10.0,
     seed: int | None = 0,
     progress: Callable[[CheckResult], None] | None = None,
 ) -> list[CheckResult]:
-    """Run every check against ``command`` speaking ``codec``; ``progress`` sees each result as it lands."""
+    """Run every check against ``command`` speaking ``codec``; ``progress`` sees each result as it lands.
+
+    ``timeout`` bounds every wait of every check (``None``: no limit); ``seed``
+    seeds the generated messages (``None``: a fresh one, shown in the echo check's detail).
+    A failure's detail ends with the likely mistake, found by one diagnostic exchange.
+    """
     built = get_codec(codec)
-    strategy = message_strategy(built)
+    limit = _NO_LIMIT if timeout is None or math.isinf(timeout) else float(timeout)
+    seed = new_seed() if seed is None else seed
+    largest = largest_size(built)
+    strategy = message_strategy(built, max_bytes=max(0, largest))
     results: list[CheckResult] = []
-    for check in _checks(command, built, strategy=strategy, examples=examples, timeout=timeout, seed=seed):
+    diagnosis: str | None = None
+    for name, fn in _checks(
+        command, built, strategy=strategy, examples=examples, timeout=limit, seed=seed, largest=largest
+    ):
         start = time.monotonic()
-        name, fn = check
         try:
             detail = fn()
             result = CheckResult(name, True, detail, time.monotonic() - start)
         except (AssertionError, BridgeError, TimeoutError, EOFError, OSError) as exc:
             notes = getattr(exc, "__notes__", [])
-            detail = f"{type(exc).__name__}: {exc}" + "".join(f" {n}" for n in notes if "Falsifying" in n)
+            detail = f"{type(exc).__name__}: {_one_line(exc)}" + "".join(f" {n}" for n in notes if "Falsifying" in n)
+            hint = _hint_for(exc)
+            if not hint and "likely" not in detail:
+                if diagnosis is None:
+                    diagnosis = diagnose(command, built, limit, largest)
+                hint = diagnosis
+            if hint:
+                detail += f" -- {hint}"
             result = CheckResult(name, False, detail.strip(), time.monotonic() - start)
+        except Exception as exc:  # a bug of the kit, not of the child: report it, never crash
+            detail = f"the kit itself failed ({type(exc).__name__}: {_one_line(exc)}); please report it"
+            result = CheckResult(name, False, detail, time.monotonic() - start)
         results.append(result)
         if progress is not None:
             progress(result)
     return results
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (the child's stderr tail kept, joined with ' | ')."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " | ".join(lines)
+
+
 def _checks(
-    command: Sequence[str] | str, codec: Codec[Any], *, strategy: Any, examples: int, timeout: float, seed: int | None
+    command: Sequence[str] | str,
+    codec: Codec[Any],
+    *,
+    strategy: Any,
+    examples: int,
+    timeout: float,
+    seed: int,
+    largest: int,
 ) -> Iterator[tuple[str, Callable[[], str]]]:
 
     def bridge() -> Bridge:
@@ -191,23 +466,24 @@ def _checks(
                 "stdout must carry frames only (logs go to stderr)"
             )
             code = raw.proc.returncode
-            assert code is None, f"the child {describe_exit(code)} right after starting"
-            return f"no output before the first request ({_QUIET:g} s)"
+            assert code is None, f"the child {describe_exit(code)} right after starting{raw.tail()}"
+            return "no output before the first request"
         finally:
             raw.close()
 
     def echo_generated() -> str:
-        from hypothesis import HealthCheck, Phase, given, settings  # noqa: PLC0415  (optional extra)
+        from hypothesis import HealthCheck, Phase, assume, given, settings  # noqa: PLC0415  (optional extra)
+        from hypothesis import seed as seeded  # noqa: PLC0415
 
         with bridge() as br:
             sent = 0
             first_failure: list[BaseException] = []
 
+            @seeded(seed)
             @settings(
                 max_examples=examples,
                 deadline=None,
                 database=None,
-                derandomize=seed is not None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
@@ -216,9 +492,11 @@ def _checks(
                 nonlocal sent
                 if first_failure:  # hypothesis replays the failing example: report the first failure
                     raise first_failure[0]
+                assume(_fits(codec, message))  # within the codec's own limits (width, max_frame)
                 try:
                     got = br.call(message)
-                    assert _same(message, got), f"sent {_excerpt(message)}, got back {_excerpt(got)}"
+                    diff = difference(message, got)
+                    assert diff is None, f"generated message {sent + 1} came back different {diff}"
                 except (AssertionError, BridgeError) as exc:
                     first_failure.append(exc)
                     raise
@@ -226,32 +504,44 @@ def _checks(
 
             try:
                 echo()
-            except Exception:
-                if first_failure:
-                    raise first_failure[0] from None
-                raise
+            except Exception as exc:
+                failure = first_failure[0] if first_failure else exc
+                failure.args = (f"{_one_line(failure)} (seed {seed}: replay with --seed {seed})",)
+                raise failure from None
+            nested = ", nested" if codec.kind == "json" else ""
             return (
-                f"{sent} generated messages echoed exactly (empty, unicode{', nested' if codec.kind == 'json' else ''})"
+                f"{sent} generated messages echoed exactly (empty, unicode{nested}; seed {seed}; "
+                "another seed or more --examples may find more)"
             )
 
     def echo_large() -> str:
+        if largest < 0:
+            return f"skipped: the codec's limits ({codec.options()}) leave no room for a large message"
+        sizes = sorted({min(size, largest) for size in LARGE_SIZES})
         with bridge() as br:
-            for size in LARGE_SIZES:
+            for size in sizes:
                 message = _large(codec, size)
-                got = br.call(message, timeout=max(timeout, 30.0))
-                assert _same(message, got), f"a message of ~{size >> 20} MiB came back different"
-            return "messages of " + " and ".join(f"{s >> 20} MiB" for s in LARGE_SIZES) + " echoed"
+                got = br.call(message)
+                diff = difference(message, got)
+                assert diff is None, f"a message of {_size_name(size)} came back different {diff}"
+        note = "" if largest >= LARGE_SIZES[-1] else f" (the largest the codec's options allow: {codec.options()})"
+        return "messages of " + " and ".join(map(_size_name, sizes)) + " echoed" + note
 
     def byte_by_byte() -> str:
         raw = _Raw(command, codec)
         try:
-            messages = [_large(codec, 256), _large(codec, 0) if codec.kind != "text" else ""]
+            messages = [_large(codec, min(256, max(0, largest)))]
+            if codec.kind != "text":
+                messages.append(_large(codec, 0))
+            else:
+                messages.append("")
             frame = b"".join(codec.encode(m) for m in messages)
             deadline = time.monotonic() + timeout
             for i in range(len(frame)):
                 raw.write(frame[i : i + 1], deadline)
             got = raw.read(len(messages), deadline)
-            assert all(map(_same, messages, got)), "requests written one byte at a time came back different"
+            diffs = [d for d in map(difference, messages, got) if d]
+            assert not diffs, f"requests written one byte at a time came back different {diffs[0]}"
             return f"{len(frame)} bytes written one at a time, {len(messages)} answers"
         finally:
             raw.close()
@@ -259,11 +549,12 @@ def _checks(
     def bulk() -> str:
         raw = _Raw(command, codec)
         try:
-            messages = [_large(codec, 64) for _ in range(50)]
+            messages = [_large(codec, min(64, max(0, largest))) for _ in range(50)]
             deadline = time.monotonic() + timeout
             raw.write(b"".join(codec.encode(m) for m in messages), deadline)
             got = raw.read(len(messages), deadline)
-            assert all(map(_same, messages, got)), "requests written in one write came back different"
+            diffs = [d for d in map(difference, messages, got) if d]
+            assert not diffs, f"requests written in one write came back different {diffs[0]}"
             return f"{len(messages)} requests in one write, {len(got)} answers"
         finally:
             raw.close()
@@ -275,13 +566,23 @@ def _checks(
             try:
                 got = br.call_many(messages)
             except BridgeError as exc:
-                done = len(exc.results)
+                done = min(len(exc.results), count)
+                answered = sum(len(codec.encode(m)) for m in exc.results[:count])
+                why = ""
+                if isinstance(exc, CallTimeout) and answered and answered % _STDIO_BLOCK == 0:
+                    why = (
+                        f" -- likely no flush: the {answered} bytes answered are whole {_STDIO_BLOCK // 1024} KiB "
+                        "blocks, stdio's buffer; flush stdout after each answer"
+                    )
+                elif isinstance(exc, CallTimeout) and done:
+                    why = " -- the child answered some requests, then went silent: does it drop requests?"
                 raise AssertionError(
                     f"only {done} of {count} pipelined requests were answered ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0]}); does the child drop or merge requests?"
+                    f"{str(exc).splitlines()[0]}){why}"
                 ) from None
             for i, (m, g) in enumerate(zip(messages, got, strict=True)):
-                assert _same(m, g), f"pipelined response {i} is {_excerpt(g)}, expected {_excerpt(m)}: out of order?"
+                diff = difference(m, g)
+                assert diff is None, f"pipelined response {i} is not the echo of request {i} {diff}: out of order?"
             return f"{count} requests pipelined ({br.max_pending} in flight at most) came back in order"
 
     def clean_stdout() -> str:
@@ -289,10 +590,13 @@ def _checks(
         try:
             deadline = time.monotonic() + timeout
             messages = [_tagged(codec, i) for i in range(20)]
-            for m in messages:
+            for i, m in enumerate(messages):
                 raw.write(codec.encode(m), deadline)
-                (got,) = raw.read(1, deadline)
-                assert _same(m, got), f"sent {_excerpt(m)}, got back {_excerpt(got)}"
+                got = raw.read(1, deadline)
+                if len(got) != 1 or not _same(m, got[0]):
+                    hint = explain_bytes(bytes(raw.received), codec, messages[: i + 1])
+                    shown = ", ".join(_short(g) for g in got)
+                    raise AssertionError(f"request {i + 1} got {len(got)} frame(s) back ({shown}) -- {hint}")
             assert raw.decoder.buffered == 0, "bytes beyond the last response frame arrived on stdout"
             extra = raw.silent_for(_QUIET)
             assert not extra, f"unrequested bytes on stdout after the answers: {extra[:80]!r}"
@@ -308,11 +612,11 @@ def _checks(
             raw.read(1, deadline)
             raw.proc.close_stdin()
             start = time.monotonic()
-            try:
-                code = raw.proc.proc.wait(5.0)
-            except Exception:
-                raise AssertionError("the child did not exit within 5 s of EOF on stdin") from None
-            assert code == 0, f"after EOF on stdin the child {describe_exit(code)}; expected exit status 0"
+            grace = min(timeout, 5.0)
+            if not raw.proc.wait_exit(grace):
+                raise AssertionError(f"the child did not exit within {grace:g} s of EOF on stdin")
+            code = raw.proc.returncode
+            assert code == 0, f"after EOF on stdin the child {describe_exit(code)}; expected exit status 0{raw.tail()}"
             return f"exit 0 {time.monotonic() - start:.2f} s after stdin EOF"
         finally:
             raw.close()
@@ -325,11 +629,10 @@ def _checks(
             raw.read(1, deadline)
             start = time.monotonic()
             os.kill(raw.proc.pid, signal.SIGTERM)
-            try:
-                code = raw.proc.proc.wait(2.0)
-            except Exception:
-                raise AssertionError("the child was still running 2 s after SIGTERM") from None
-            return f"{describe_exit(code)} {time.monotonic() - start:.2f} s after SIGTERM"
+            grace = min(timeout, 2.0)
+            if not raw.proc.wait_exit(grace):
+                raise AssertionError(f"the child was still running {grace:g} s after SIGTERM")
+            return f"{describe_exit(raw.proc.returncode)} {time.monotonic() - start:.2f} s after SIGTERM"
         finally:
             raw.close()
 
@@ -342,6 +645,12 @@ def _checks(
     yield "stdout: frames only", clean_stdout
     yield "lifetime: exit 0 on stdin EOF", eof_exit
     yield "lifetime: exit on SIGTERM", sigterm_exit
+
+
+def _size_name(size: int) -> str:
+    if size >= 1 << 20 and size % (1 << 20) == 0:
+        return f"{size >> 20} MiB"
+    return f"{size / 1024:.1f} KiB" if size >= 1024 else f"{size} bytes"
 
 
 def _tagged(codec: Codec[Any], i: int) -> Any:

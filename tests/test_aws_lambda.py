@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -281,11 +281,33 @@ def test_settings_from_environment_resolve_against_the_task_root(tmp_path: Path)
     with pytest.raises(sb.ConfigError, match="is not configured: set STDIOBRIDGE_CONFIG"):
         settings_from_environment({"LAMBDA_TASK_ROOT": str(tmp_path / "conf")})
     options = handler_options_from_environment(
-        {"STDIOBRIDGE_LAMBDA_RESPONSE": "JSON", "STDIOBRIDGE_LAMBDA_MARGIN": "0.25", "STDIOBRIDGE_LAMBDA_WARMUP": "{}"}
+        {"STDIOBRIDGE_LAMBDA_RESPONSE": "json", "STDIOBRIDGE_LAMBDA_MARGIN": "0.25", "STDIOBRIDGE_LAMBDA_WARMUP": "{}"}
     )
     assert options == {"response": "json", "margin": 0.25, "warmup": {}}
     with pytest.raises(sb.ConfigError, match="LAMBDA_MARGIN"):
         handler_options_from_environment({"STDIOBRIDGE_LAMBDA_MARGIN": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("env_value", "toml_value"),
+    [("JSON", '"JSON"'), ("json", '"json"'), ("text", '"text"'), ("xml", '"xml"'), ("-1", "-1"), ("0.5", "0.5")],
+)
+def test_lambda_options_agree_between_environment_and_toml(tmp_path: Path, env_value: str, toml_value: str) -> None:
+    """One parser: a value is accepted from STDIOBRIDGE_LAMBDA_* exactly when the [lambda] table accepts it."""
+    key = "margin" if env_value[-1].isdigit() else "response"
+    config = tmp_path / "stdiobridge.toml"
+    config.write_text(f'command = ["./app"]\n[lambda]\n{key} = {toml_value}\n')
+    readers: list[Callable[[], dict[str, Any]]] = [
+        lambda: sb.load_config(config, env={}).lambda_options,
+        lambda: handler_options_from_environment({f"STDIOBRIDGE_LAMBDA_{key.upper()}": env_value}),
+    ]
+    outcomes: list[object] = []
+    for read in readers:
+        try:
+            outcomes.append(read())
+        except sb.ConfigError as exc:
+            outcomes.append(type(exc))
+    assert outcomes[0] == outcomes[1], outcomes
 
 
 _PROBE = """
@@ -318,16 +340,20 @@ def test_module_handler_spawns_at_import_only_when_configured(tmp_path: Path) ->
     (tmp_path / "bin").mkdir()
     shutil.copy(child("go-jsonl"), tmp_path / "bin" / "echo")
     env = {"LAMBDA_TASK_ROOT": str(tmp_path), "STDIOBRIDGE_COMMAND": "./bin/echo", "STDIOBRIDGE_CODEC": "jsonl"}
-    pid, exe, answer = _probe(env)
+    pid, exe, answer = _probe({**env, "_HANDLER": "stdiobridge.aws_lambda.handler"})
     assert pid.isdigit() and exe == str(tmp_path / "bin" / "echo")
     assert "'event': {'probe': 1}" in answer
-    none, error = _probe({"LAMBDA_TASK_ROOT": str(tmp_path / "bin")})
+    pid, _exe, _answer = _probe({**env, "_HANDLER": "stdiobridge/aws_lambda.handler"})
+    assert pid.isdigit()
+    none, error = _probe({"LAMBDA_TASK_ROOT": str(tmp_path / "bin"), "_HANDLER": "stdiobridge.aws_lambda.handler"})
     assert none == "None" and error.startswith("ConfigError the Lambda handler 'stdiobridge.aws_lambda.handler'")
     # Lambda's Handler names another module (which calls make_handler itself): no second child at import.
     none, _answer = _probe({**env, "_HANDLER": "app.handler"})
     assert none == "None"
-    pid, _exe, _answer = _probe({**env, "_HANDLER": "stdiobridge/aws_lambda.handler"})
-    assert pid.isdigit()
+    # Not under Lambda at all (a developer's test run with STDIOBRIDGE_* set): no child at import,
+    # the handler configures itself on its first call.
+    none, answer = _probe(env)
+    assert none == "None" and "'event': {'probe': 1}" in answer
 
 
 # --- under the emulator ---------------------------------------------------------------------
@@ -503,6 +529,13 @@ def test_bundle_is_self_contained(tmp_path: Path) -> None:
     task = tmp_path / "task"
     _extract(bundle, task)
     assert (task / "stdiobridge" / "aws_lambda.py").is_file() and (task / "stdiobridge.toml").is_file()
+    # Lambda's task root is read-only: bytecode for the runtime's Python ships in the bundle, valid as unzipped.
+    tag = f"cpython-{version.replace('.', '')}"
+    for module in ("__init__", "aws_lambda", "bridge", "config"):
+        pyc = task / "stdiobridge" / "__pycache__" / f"{module}.{tag}.pyc"
+        assert pyc.is_file(), pyc
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, "not an unchecked-hash .pyc"
+    assert list((task / "msgpack" / "__pycache__").glob(f"*.{tag}.pyc"))
     venv = tmp_path / "venv"
     subprocess.run([str(python), "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     ric = rie.runtime_client(version)

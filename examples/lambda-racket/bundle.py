@@ -197,13 +197,62 @@ def unpack_wheel(wheel: Path, root: Path) -> None:
                 shutil.copyfileobj(src, dst)
 
 
+def find_python(version: str) -> str | None:
+    """A working interpreter of CPython ``version`` ("3.12"): this one if it matches, else one found and tried."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return sys.executable
+    candidates = [shutil.which(f"python{version}")]
+    candidates += [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))]
+    candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for candidate in candidates:
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        try:  # a pyenv shim exists for versions that are not selected: it must really run
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def precompile(root: Path, version: str) -> int:
+    """Compile the package root's Python files to ``__pycache__/*.cpython-3XX.pyc`` for the runtime's Python.
+
+    Lambda's task root is read-only: without shipped bytecode every cold start
+    compiles stdiobridge and its dependencies again. The .pyc files are
+    unchecked-hash ones, valid whatever times the unzipped sources get.
+    Returns how many were written (0, with a warning, when no Python ``version`` is here).
+    """
+    python = find_python(version)
+    if python is None:
+        print(
+            f"warning: no python{version} here to precompile the bundle's bytecode; "
+            "each cold start will compile it (install it, or set PYTHON_VERSION to the runtime you deploy to)",
+            file=sys.stderr,
+        )
+        return 0
+    folders = [str(p) for p in sorted(root.iterdir()) if p.is_dir() and p.name != "app"]
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", *folders],
+        check=True,
+    )
+    return sum(1 for _ in root.rglob("*.pyc"))
+
+
 def write_zip(root: Path, out: Path) -> int:
     """Zip ``root`` with its files' permission bits (Lambda restores them), sorted, with fixed times."""
     tmp = out.with_suffix(".zip.tmp")
     count = 0
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for path in sorted(root.rglob("*")):
-            if path.is_dir() or "__pycache__" in path.parts:
+            if path.is_dir():
                 continue
             info = zipfile.ZipInfo(path.relative_to(root).as_posix(), _FIXED_TIME)
             mode = path.stat().st_mode
@@ -225,6 +274,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, required=True, help="where to assemble the package (emptied first)")
     parser.add_argument("--out", type=Path, required=True, help="the zip to write")
     parser.add_argument("--max-glibc", default="2.34", help="the Lambda image's glibc (AL2023: 2.34)")
+    parser.add_argument("--python-version", default="3.12", help="the Lambda runtime's Python, for its bytecode")
     args = parser.parse_args()
     limit = tuple(int(p) for p in args.max_glibc.split("."))
 
@@ -251,10 +301,13 @@ def main() -> int:
     launcher.chmod(0o755)
     shutil.copy2(args.config, root / "stdiobridge.toml")
     wheels = sorted(args.wheels.glob("*.whl"))
-    if not any(w.name.startswith("stdiobridge-") for w in wheels):
+    if not any(w.name.startswith(("stdiobridge_py-", "stdiobridge-")) for w in wheels):
         raise SystemExit(f"no stdiobridge wheel in {args.wheels}")
     for wheel in wheels:
         unpack_wheel(wheel, root)
+    compiled = precompile(root, args.python_version)
+    if compiled:
+        print(f"  bytecode: {compiled} .pyc files for Python {args.python_version}")
     count = write_zip(root, args.out)
     size = args.out.stat().st_size
     print(f"{args.out}: {count} files, {size / 1e6:.1f} MB (Lambda's limit: 50 MB zipped, 250 MB unpacked)")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .base import Codec, option_signature
@@ -14,9 +13,15 @@ from .lenprefix import LenPrefixCodec
 from .lines import LinesCodec
 from .msgpack import MsgpackCodec
 
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
 __all__ = ["ENTRY_POINT_GROUP", "get_codec", "available_codecs", "codec_sources", "CodecSpec"]
 
 ENTRY_POINT_GROUP = "stdiobridge.codecs"
+
+#: The values of ``Codec.kind`` the tools understand (``stdiobridge run``/``conform``, the Lambda mappings).
+KINDS = ("json", "text", "bytes")
 
 BUILTINS: dict[str, type[Codec[Any]]] = {
     cls.name: cls for cls in (LinesCodec, JsonlCodec, LenPrefixCodec, MsgpackCodec)
@@ -26,9 +31,16 @@ BUILTINS: dict[str, type[Codec[Any]]] = {
 CodecSpec = str | Mapping[str, Any] | Codec[Any]
 
 
+def _entry_points() -> list[EntryPoint]:
+    """Every installed entry point of the group (importlib.metadata is imported only now: it is slow)."""
+    from importlib.metadata import entry_points  # noqa: PLC0415  (lazy: ~15 ms at import time)
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def _plugins() -> dict[str, EntryPoint]:
     """Entry points of installed plugins, by codec name (built-in names win)."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in BUILTINS}
+    return {ep.name: ep for ep in _entry_points() if ep.name not in BUILTINS}
 
 
 def available_codecs() -> list[str]:
@@ -36,12 +48,31 @@ def available_codecs() -> list[str]:
     return sorted({*BUILTINS, *_plugins()})
 
 
+def _origin(ep: EntryPoint) -> str:
+    dist = ep.dist.name if ep.dist is not None else "?"
+    return f"plugin {dist} ({ep.value})"
+
+
 def codec_sources() -> dict[str, str]:
-    """Where each codec comes from: ``built-in`` or the plugin's distribution and object."""
+    """Where each codec comes from: ``built-in`` or the plugin's distribution and object.
+
+    Each plugin is loaded to check it: one that fails to load, is not a ``Codec``
+    subclass or has an unknown ``kind`` is marked ``BROKEN`` with the reason, and
+    a plugin that reuses a built-in name is named next to the built-in it cannot replace.
+    """
     sources = {name: "built-in" for name in BUILTINS}
-    for name, ep in _plugins().items():
-        dist = ep.dist.name if ep.dist is not None else "?"
-        sources[name] = f"plugin {dist} ({ep.value})"
+    for ep in _entry_points():
+        if ep.name in BUILTINS:
+            sources[ep.name] += f"; {_origin(ep)} uses this name too and is ignored (rename it)"
+            continue
+        sources[ep.name] = _origin(ep)
+        try:
+            cls = _load(ep.name)
+        except ConfigError as exc:
+            sources[ep.name] += " BROKEN: " + str(exc).removeprefix(f"codec plugin {ep.name!r} ({ep.value}) ")
+            continue
+        if cls.kind not in KINDS:
+            sources[ep.name] += f" BROKEN: kind {cls.kind!r} is not one of {', '.join(KINDS)}"
     return dict(sorted(sources.items()))
 
 

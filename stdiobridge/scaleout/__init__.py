@@ -25,7 +25,10 @@ from typing import Any
 from ..core import BridgeStats
 from ..errors import BridgeError
 
-__all__ = ["DEFAULT_BATCH_SIZE", "BatchLost", "WorkerInfo", "batched", "check_batching"]
+__all__ = ["DEFAULT_BATCH_SIZE", "EXTRAS", "BatchLost", "WorkerInfo", "batched", "check_batching", "require_extra"]
+
+#: The extra each engine module needs, and the top-level modules that extra installs.
+EXTRAS: dict[str, tuple[str, ...]] = {"ray": ("ray",), "dask": ("dask", "distributed")}
 
 DEFAULT_BATCH_SIZE = 512
 """Events per engine task: large enough that engine overhead is a small share of each event's cost."""
@@ -54,6 +57,23 @@ class WorkerInfo:
     child_pid: int | None
     child_alive: bool
     stats: BridgeStats
+
+
+def require_extra(extra: str) -> None:
+    """Raise ``ImportError`` naming the pip extra when a module of ``extra`` (``EXTRAS``) is not installed.
+
+    ``stdiobridge.scaleout.ray`` and ``.dask`` call it before importing their
+    engine, so that a missing engine says what to install, not only ``No module named 'ray'``.
+    """
+    import importlib.util  # noqa: PLC0415  (only the engine modules need it)
+
+    missing = [name for name in EXTRAS[extra] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModuleNotFoundError(
+            f"stdiobridge.scaleout.{extra} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            f"not installed: pip install 'stdiobridge-py[{extra}]'",
+            name=missing[0],
+        )
 
 
 def check_batching(batch_size: int, max_in_flight: int) -> None:
