@@ -32,6 +32,9 @@ def run_section(name: str) -> bool:
             print(f"## {name}\n\nSkipped: benchmarks/{name}.py is not there yet.")
             return False
         raise
+    if not hasattr(module, "main"):
+        print(f"## {name}\n\nSkipped: benchmarks/{name}.py has no main() yet.")
+        return False
     start = time.perf_counter()
     try:
         ok = bool(module.main())

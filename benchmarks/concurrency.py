@@ -37,7 +37,8 @@ from .common import (
 )
 from .handloops import HandPipeline
 
-BURN = [sys.executable, str(Path(__file__).resolve().parent / "children" / "burn.py")]
+# (benchmarks/programs/, not benchmarks/children/: that name is the children benchmark module)
+BURN = [sys.executable, str(Path(__file__).resolve().parent / "programs" / "burn.py")]
 AWAITERS = 64
 
 
