@@ -40,7 +40,8 @@ from .handloops import HandLoop, HandPipeline
 
 SIZES = (100, 64 << 10, 1 << 20)
 TAGGED_SIZES = (100, 64 << 10)
-CALLS = {100: 1000, 64 << 10: 200, 1 << 20: 12}  # per contender per round: ~30-60 ms each
+CALLS = {100: 3000, 64 << 10: 400, 1 << 20: 20}  # per contender per round: ~20-60 ms each
+CALL_ROUNDS = 7
 CALL_TARGET = {100: 1.25, 64 << 10: 1.15, 1 << 20: 1.15}  # Bridge.call / hand loop, pinned
 TAGGED_HAND_TARGET = {100: 1.15}  # tagged Bridge.call / tagged hand loop, pinned
 TAGGED_TARGET = 1.1  # tagged / untagged Bridge.call (and call_many), pinned
@@ -93,7 +94,7 @@ def call_rows(tagged: bool) -> tuple[list[list[object]], list[list[object]], lis
                         for name, fn in pairs:
                             _same(name, fn(msg), msg)
                             contenders[name] = partial(per_call, fn, msg, n)
-                        res = interleave(contenders, rounds(5))
+                        res = interleave(contenders, rounds(CALL_ROUNDS))
                         ratio = res.ratio("bridge", "hand")
                         target = CALL_TARGET[size]
                         ok = ratio <= target
@@ -258,7 +259,7 @@ def main() -> bool:
     tagged = why_not is None
     rows, trows, missed = call_rows(tagged)
     print("## Bridge.call vs a hand-written loop (os.writev + 64 KiB BufferedReader; Go reference children)\n")
-    print(MODE_NOTE + " Times: mean per call, median over 5 interleaved rounds.\n")
+    print(MODE_NOTE + f" Times: mean per call, median over {CALL_ROUNDS} interleaved rounds.\n")
     print(table(["codec", "size", "CPU", "hand loop", "Bridge.call", "ratio (median)", "target"], rows))
     print("\n## Tagged Bridge.call (request ids) vs a tagged hand loop and vs untagged Bridge.call\n")
     if tagged:

@@ -49,6 +49,7 @@ from .handloops import HandLoop, HandPipeline
 # main just before the exchange-core rewrite (issue 10) and tagged mode (issue 11) were merged.
 BASELINE = "9625f976a7b6e580acbd53214c18c58eef1eb0a8"
 TOLERANCE = 0.05  # a ratio may get at most 5% worse
+WORKERS = 5  # per version, alternating
 # case -> True when higher is better (throughput ratios), False when lower is (time ratios)
 CASES: dict[str, bool] = {
     **{f"Bridge.call / hand loop, {c} 100 B": False for c in ("lines", "jsonl", "lenprefix", "msgpack")},
@@ -74,13 +75,13 @@ def _export(ref: str, into: Path) -> str:
 
 def measure() -> dict[str, float]:
     """Run in a worker: every case's ratio, pinned, median of this worker's interleaved rounds."""
-    n_rounds = rounds(3)
+    n_rounds = rounds(5)
     out: dict[str, float] = {}
     with cpu_mode(PINNED):
         for codec, size in [(c, 100) for c in ("lines", "jsonl", "lenprefix", "msgpack")] + [("lenprefix", 1 << 20)]:
             command = child("go", codec)
             msg = sample(codec, size)
-            n = work(1000 if size == 100 else 12)
+            n = work(3000 if size == 100 else 20)
             hand = HandLoop(command, codec)
             with sb.Bridge(command, codec=codec, timeout=60) as br:
                 if br.call(msg) != msg or hand.call(msg) != msg:
@@ -162,7 +163,7 @@ def main() -> bool:
         results: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         files: dict[str, str] = {}
         order = ["before", "after"]
-        for r in range(rounds(3)):
+        for r in range(rounds(WORKERS)):
             for version in order if r % 2 == 0 else order[::-1]:
                 file, ratios = _worker(before_tree if version == "before" else ROOT)
                 files[version] = file

@@ -48,7 +48,7 @@ def _async_bridge(loop: asyncio.AbstractEventLoop, command: list[str], **options
     return abr
 
 
-def async_vs_sync(mode: str, label: str, n: int = 2000) -> tuple[list[object], bool]:
+def async_vs_sync(mode: str, label: str, n: int = 3000) -> tuple[list[object], bool]:
     """Sequential AsyncBridge.call against sequential Bridge.call, same child program."""
     command = child("go", "lines")
     msg = sample("lines", 100)
