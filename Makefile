@@ -73,9 +73,10 @@ pytest: $(STAMP) children
 test: lint typecheck go-test racket-test pytest
 
 # A benchmark reports, it never fails the build: a child that cannot be built is reported (one line) by the
-# section that needs it. One section: make bench BENCH=bridge; BENCH="--quick bridge" only checks the code runs.
+# section that needs it. The benchmarks use only Go children (go-concurrent: cmd/echo-concurrent, via go-%).
+# One section: make bench BENCH=bridge; BENCH="--quick bridge" only checks the code runs.
 bench: $(STAMP)
-	-$(MAKE) --no-print-directory children
+	-$(MAKE) --no-print-directory -k $(GO_CHILDREN) $(CHILDREN_DIR)/go-concurrent
 	$(BIN)/python -m benchmarks $(BENCH)
 
 # The origin scenario: a Racket program behind the Lambda handler, under AWS's emulator.
