@@ -70,6 +70,26 @@ def _same(what: str, got: Any, want: Any) -> None:
         raise RuntimeError(f"{what} did not echo the request: {got!r:.80} != {want!r:.80}")
 
 
+def _tagged_pair(command: list[str], codec: str, missed: list[str]) -> tuple[HandLoop | None, sb.Bridge | None]:
+    """A tagged hand loop and a tagged bridge that echo a probe, or (None, None) and the reason in ``missed``."""
+    msg = sample(codec, 100)
+    thand = tbr = None
+    try:
+        thand = HandLoop(command, codec, tagged=True)
+        tbr = _bridge(command, codec, True)
+        _same("tagged hand loop", thand.call(msg), msg)
+        _same("tagged Bridge.call", tbr.call(msg), msg)
+        _same("tagged Bridge.call_many", tbr.call_many([msg, msg]), [msg, msg])
+    except (RuntimeError, OSError, ValueError, sb.BridgeError) as exc:
+        missed.append(f"tagged rows for {codec} skipped: {type(exc).__name__}: {exc}")
+        if thand is not None:
+            thand.close()
+        if tbr is not None:
+            tbr.close()
+        return None, None
+    return thand, tbr
+
+
 def call_rows(tagged: bool) -> tuple[list[list[object]], list[list[object]], list[str]]:
     """Rows of the untagged and the tagged Bridge.call tables, and the missed targets."""
     rows: list[list[object]] = []
@@ -81,8 +101,7 @@ def call_rows(tagged: bool) -> tuple[list[list[object]], list[list[object]], lis
                 command = child("go", codec)
                 hand = HandLoop(command, codec)
                 br = _bridge(command, codec, False)
-                thand = HandLoop(command, codec, tagged=True) if tagged else None
-                tbr = _bridge(command, codec, True) if tagged else None
+                thand, tbr = _tagged_pair(command, codec, missed) if tagged else (None, None)
                 try:
                     for size in SIZES:
                         msg = sample(codec, size)
@@ -159,7 +178,9 @@ def pipeline_rows(tagged: bool) -> tuple[list[list[object]], list[str]]:
                 msgs = [sample(codec, 100, i) for i in range(count)]
                 hand = HandPipeline(command, codec)
                 br = _bridge(command, codec, False)
-                tbr = _bridge(command, codec, True) if tagged else None
+                thand, tbr = _tagged_pair(command, codec, missed) if tagged else (None, None)
+                if thand is not None:
+                    thand.close()  # the pipeline's baseline is the untagged hand pipeline
                 try:
                     runs: list[tuple[str, Callable[[list[Any]], list[Any]]]] = [
                         ("hand", hand.run),
@@ -200,7 +221,9 @@ def pipeline_rows(tagged: bool) -> tuple[list[list[object]], list[str]]:
                     f"{ratio:.2f}x",
                     verdict(mode, ok, f">= {PIPELINE_TARGET}x"),
                 ]
-                if tbr is not None:
+                if tagged and tbr is None:
+                    row += ["-", "-", "skipped"]
+                elif tbr is not None:
                     tratio = res.ratio("tagged call_many", "call_many")
                     tok = tratio <= TAGGED_TARGET
                     if mode == PINNED and not tok:
@@ -253,35 +276,58 @@ def spawn_rows(n: int = 30) -> tuple[list[list[object]], list[str]]:
     return rows, missed
 
 
+def _guarded(title: str, fn: Callable[[], tuple[Any, ...]], missed: list[str]) -> tuple[Any, ...] | None:
+    """``fn()``, or None after printing why it failed (one table's failure does not stop the others)."""
+    try:
+        return fn()
+    except BenchSkip:
+        raise
+    except Exception as exc:  # a benchmark reports, it does not crash the run
+        print(f"\n{title} failed: {type(exc).__name__}: {exc}")
+        missed.append(f"{title} failed")
+        return None
+
+
 def main() -> bool:
     """Print the Bridge.call, tagged, call_many and spawn-per-call tables; True when every target is met."""
     why_not = tagged_unsupported()
     tagged = why_not is None
-    rows, trows, missed = call_rows(tagged)
+    missed: list[str] = []
     print("## Bridge.call vs a hand-written loop (os.writev + 64 KiB BufferedReader; Go reference children)\n")
     print(MODE_NOTE + f" Times: mean per call, median over {CALL_ROUNDS} interleaved rounds.\n")
-    print(table(["codec", "size", "CPU", "hand loop", "Bridge.call", "ratio (median)", "target"], rows))
-    print("\n## Tagged Bridge.call (request ids) vs a tagged hand loop and vs untagged Bridge.call\n")
-    if tagged:
-        headers = ["codec", "size", "CPU", "tagged hand loop", "tagged Bridge.call", "vs hand", "target"]
-        print(table([*headers, "vs untagged", "target"], trows))
-    else:
-        print(f"Skipped: {why_not}.")
-        missed.append("tagged Bridge.call table skipped")
-    prow, pmissed = pipeline_rows(tagged)
+    got = _guarded("Bridge.call table", lambda: call_rows(tagged), missed)
+    if got is not None:
+        rows, trows, cmissed = got
+        missed += cmissed
+        print(table(["codec", "size", "CPU", "hand loop", "Bridge.call", "ratio (median)", "target"], rows))
+        print("\n## Tagged Bridge.call (request ids) vs a tagged hand loop and vs untagged Bridge.call\n")
+        if not tagged:
+            print(f"Skipped: {why_not}.")
+            missed.append("tagged Bridge.call table skipped")
+        elif trows:
+            headers = ["codec", "size", "CPU", "tagged hand loop", "tagged Bridge.call", "vs hand", "target"]
+            print(table([*headers, "vs untagged", "target"], trows))
+        else:
+            print("Skipped: no codec's tagged pair echoed a probe (see the missed targets below).")
     print(f"\n## Bridge.call_many vs a hand writer-thread pipeline, {PIPELINE_COUNT:,} x 100 B, msgs/s\n")
-    headers = ["codec", "CPU", "hand pipeline", "call_many", "ratio (median)", "target"]
-    if tagged:
-        headers += ["tagged call_many", "time vs untagged", "target"]
-    print(table(headers, prow))
-    if not tagged:
-        print(f"\nTagged call_many skipped: {why_not}.")
-    srow, smissed = spawn_rows()
+    got = _guarded("call_many table", lambda: pipeline_rows(tagged), missed)
+    if got is not None:
+        prow, pmissed = got
+        missed += pmissed
+        headers = ["codec", "CPU", "hand pipeline", "call_many", "ratio (median)", "target"]
+        if tagged:
+            headers += ["tagged call_many", "time vs untagged", "target"]
+        print(table(headers, prow))
+        if not tagged:
+            print(f"\nTagged call_many skipped: {why_not}.")
     print("\n## Persistent Bridge vs spawn-per-call (subprocess.run), 100 B, unpinned\n")
-    print(table(["codec", "spawn per call", "Bridge.call", "speed-up", "target"], srow))
-    missed += pmissed + smissed
+    got = _guarded("spawn-per-call table", spawn_rows, missed)
+    if got is not None:
+        srow, smissed = got
+        missed += smissed
+        print(table(["codec", "spawn per call", "Bridge.call", "speed-up", "target"], srow))
     if missed:
-        print("\nMissed targets:\n- " + "\n- ".join(missed))
+        print("\nMissed targets:\n- " + "\n- ".join(dict.fromkeys(missed)))
     return not missed
 
 
