@@ -124,10 +124,20 @@ def awaiters_vs_hand_pipeline(
     loop = asyncio.new_event_loop()
     hand = HandPipeline(command, "lines")
     bridges: dict[str, sb.AsyncBridge] = {}
+    failed = ""
     try:
         bridges["async"] = _async_bridge(loop, command, max_pending=AWAITERS)
         if tagged:
-            bridges["tagged async"] = _async_bridge(loop, command, max_pending=AWAITERS, tagged=True)
+            try:
+                tabr = _async_bridge(loop, command, max_pending=AWAITERS, tagged=True)
+                bridges["tagged async"] = tabr
+                if loop.run_until_complete(tabr.call(msgs[0])) != msgs[0]:
+                    raise RuntimeError("the tagged AsyncBridge did not echo a probe")
+            except (RuntimeError, OSError, ValueError, sb.BridgeError) as exc:
+                dead = bridges.pop("tagged async", None)
+                if dead is not None:
+                    loop.run_until_complete(dead.aclose())
+                failed = f"skipped: {type(exc).__name__}: {exc}"
 
         def hand_run() -> float:
             start = time.perf_counter()
@@ -161,6 +171,8 @@ def awaiters_vs_hand_pipeline(
                 ok,
             )
         )
+    if failed:
+        out.append(([f"{AWAITERS} tagged awaiters vs hand pipeline, msgs/s", label, "-", "-", "-", failed], False))
     return out
 
 
