@@ -36,8 +36,9 @@ import itertools
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -59,17 +60,27 @@ _POOL_KEYS = ("max_restarts", "max_task_retries")
 class BridgeActor:
     """The actor body: one bridge, built and started in ``__init__`` so a restart respawns the child.
 
-    Ray runs one task at a time on a (synchronous) actor, so the bridge's calls
-    never contend; each task pipelines its whole batch with ``call_many``. A
-    bridge that refuses on its restart limit is replaced by a fresh one.
+    Batches run one at a time (the default concurrency group holds one thread),
+    each pipelined with ``call_many``; a bridge that refuses on its restart limit
+    is replaced by a fresh one. ``cancel``, ``info`` and ``close`` run in a
+    control group of their own, so they are not queued behind batches: Ray's own
+    ``ray.cancel`` reports a queued actor task cancelled yet may still run it,
+    so a batch checks here, before touching the child, whether its map was
+    abandoned (it then returns ``None``: not run).
     """
 
     def __init__(self, spec: BridgeSpec) -> None:
         self._worker = WorkerBridge(spec)
+        self._cancelled: collections.deque[str] = collections.deque(maxlen=_CANCELLED_KEPT)
         self._worker.start()
 
-    def run_batch(self, batch: list[Any], batch_index: int, first_event: int) -> list[Any]:
-        """Batch ``batch_index`` (its first event is ``first_event`` of the stream) through the child."""
+    def run_batch(self, batch: list[Any], batch_index: int, first_event: int, map_id: str = "") -> list[Any] | None:
+        """Batch ``batch_index`` (its first event is ``first_event`` of the stream) through the child.
+
+        ``None`` if its map was cancelled before the batch started (the child never saw it).
+        """
+        if map_id and map_id in self._cancelled:
+            return None
         return self._worker.run(batch, batch_index, first_event)
 
     def call_many(self, batch: list[Any]) -> list[Any]:
@@ -80,6 +91,12 @@ class BridgeActor:
         """One message through the child (a task per message: slow, for the odd single call)."""
         return self._worker.run([message])[0]
 
+    @ray.method(concurrency_group="control")
+    def cancel(self, map_id: str) -> None:
+        """The batches of ``map_id`` that have not started yet will not run."""
+        self._cancelled.append(map_id)
+
+    @ray.method(concurrency_group="control")
     def info(self) -> WorkerInfo:
         """This worker's pid, its child's pid and the bridge's counters (for tests and monitoring)."""
         bridge = self._worker.bridge
@@ -87,12 +104,14 @@ class BridgeActor:
             raise BridgeClosed("this actor's bridge is closed")
         return WorkerInfo(pid=os.getpid(), child_pid=bridge.pid, child_alive=bridge.alive, stats=bridge.stats)
 
+    @ray.method(concurrency_group="control")
     def close(self) -> None:
-        """Close the bridge: EOF to the child, then SIGTERM/SIGKILL if it lingers."""
+        """Close the bridge (EOF to the child, then SIGTERM/SIGKILL), after a batch still running on it."""
         self._worker.close()
 
 
-_RemoteBridgeActor = ray.remote(BridgeActor)
+_CANCELLED_KEPT = 4096
+_RemoteBridgeActor = ray.remote(concurrency_groups={"control": 1})(BridgeActor)  # type: ignore[call-overload]
 
 
 @dataclass
@@ -104,6 +123,14 @@ class _InFlight:
     size: int
     actor: int
     ref: Any
+
+
+@dataclass
+class _Map:
+    """One running map: its id (for cancelling on the actors) and its batches in flight, in order."""
+
+    id: str
+    pending: collections.deque[_InFlight] = field(default_factory=collections.deque)
 
 
 class RayBridgePool:
@@ -171,7 +198,7 @@ class RayBridgePool:
         self._lock = threading.Lock()
         self._load = [0] * size  # batches in flight per actor, over every map and thread of the pool
         self._turn = itertools.count()  # rotates ties
-        self._refs: set[Any] = set()  # refs in flight, cancelled by close()
+        self._maps: set[str] = set()  # ids of the maps running, cancelled by close()
         self._suspect: set[int] = set()  # actors that lost a batch: wait until they are back before reuse
         self._actors: list[Any] = [_RemoteBridgeActor.options(**options).remote(spec) for _ in range(size)]
         try:
@@ -226,26 +253,28 @@ class RayBridgePool:
         limit = self.max_in_flight if max_in_flight is None else max_in_flight
         check_batching(size, limit)
         self._check_open()
-        pending: collections.deque[_InFlight] = collections.deque()
+        run = _Map(uuid.uuid4().hex)
+        with self._lock:
+            self._maps.add(run.id)
         first_event = 0
         try:
             for index, batch in enumerate(batched(events, size)):
-                if len(pending) >= limit:
-                    yield self._collect(pending.popleft(), pending)
-                pending.append(self._submit(index, first_event, batch))
+                if len(run.pending) >= limit:
+                    yield self._collect(run)
+                run.pending.append(self._submit(run, index, first_event, batch))
                 first_event += len(batch)
-            while pending:
-                yield self._collect(pending.popleft(), pending)
+            while run.pending:
+                yield self._collect(run)
         finally:
-            if pending:  # left early: drop what has not started
-                jobs = list(pending)
-                pending.clear()
-                for job in jobs:
-                    with contextlib.suppress(Exception):
-                        ray.cancel(job.ref)
+            with self._lock:
+                self._maps.discard(run.id)
+            if run.pending:  # left early: what has not started will not run
+                self._cancel(run)
+                for job in run.pending:
                     self._done(job)
+                run.pending.clear()
 
-    def _submit(self, index: int, first_event: int, batch: list[Any]) -> _InFlight:
+    def _submit(self, run: _Map, index: int, first_event: int, batch: list[Any]) -> _InFlight:
         """Send one batch to the least loaded actor (ties rotate), counting it in flight."""
         with self._lock:
             self._check_open()
@@ -257,37 +286,43 @@ class RayBridgePool:
             if actor in self._suspect:
                 self._ping(actor)  # a restarting actor would refuse the batch (retry=False) or hold it
                 self._suspect.discard(actor)
-            ref = self._actors[actor].run_batch.remote(batch, index, first_event)
+            ref = self._actors[actor].run_batch.remote(batch, index, first_event, run.id)
         except BaseException as exc:
             with self._lock:
                 self._load[actor] -= 1
             if self._closed:
                 raise BridgeClosed(f"{self!r} was closed during the map") from exc
             raise
-        with self._lock:
-            self._refs.add(ref)
         return _InFlight(index, first_event, len(batch), actor, ref)
 
     def _done(self, job: _InFlight) -> None:
         with self._lock:
             self._load[job.actor] -= 1
-            self._refs.discard(job.ref)
 
-    def _collect(self, job: _InFlight, rest: collections.deque[_InFlight]) -> list[Any]:
-        """Wait for one batch's responses; on failure, settle the rest and raise stdiobridge's error."""
+    def _cancel(self, run: _Map) -> None:
+        """Tell each actor holding a pending batch of ``run`` not to start it (a control call, not queued)."""
+        for actor in sorted({job.actor for job in run.pending}):
+            with contextlib.suppress(Exception):
+                self._actors[actor].cancel.remote(run.id)
+
+    def _collect(self, run: _Map) -> list[Any]:
+        """Wait for the next batch's responses; on failure, settle the rest and raise stdiobridge's error."""
+        job = run.pending.popleft()
         try:
-            result: list[Any] = ray.get(job.ref)
+            result: list[Any] | None = ray.get(job.ref)
         except (RayTaskError, RayActorError, TaskCancelledError) as exc:
             self._done(job)
             if self._closed:
-                raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, rest) from exc
+                raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, run) from exc
             if isinstance(exc, RayTaskError) and isinstance(exc.cause, BridgeError):
-                raise self._fail(exc.cause, job, rest) from exc
+                raise self._fail(exc.cause, job, run) from exc
             if isinstance(exc, RayActorError):
                 self._suspect.add(job.actor)
-                raise self._fail(self._lost(job, exc), job, rest) from exc
+                raise self._fail(self._lost(job, exc), job, run) from exc
             raise
         self._done(job)
+        if result is None:  # cancelled before it started: only close() cancels a map still being read
+            raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, run)
         return result
 
     def _lost(self, job: _InFlight, exc: BaseException) -> BatchLost:
@@ -306,29 +341,26 @@ class RayBridgePool:
             size=job.size,
         )
 
-    def _fail(self, err: BridgeError, job: _InFlight, rest: collections.deque[_InFlight]) -> BridgeError:
-        """``err`` named after ``job``, with what became of the batches in ``rest`` (cancelled, then awaited)."""
+    def _fail(self, err: BridgeError, job: _InFlight, run: _Map) -> BridgeError:
+        """``err`` named after ``job``, with what became of the rest of ``run`` (cancelled, then awaited)."""
         if getattr(err, "batch_index", None) is None:
             annotate(
                 err, batch_index=job.index, first_event=job.first_event, size=job.size, event_index=job.first_event
             )
-        jobs = list(rest)
-        rest.clear()
-        for other in jobs:
-            with contextlib.suppress(Exception):
-                ray.cancel(other.ref)
-        fates = [self._fate(other, time.monotonic() + _SETTLE_TIMEOUT) for other in jobs]
+        self._cancel(run)
+        jobs = list(run.pending)
+        run.pending.clear()
+        deadline = time.monotonic() + _SETTLE_TIMEOUT
+        fates = [self._fate(other, deadline) for other in jobs]
         results = err.results if not isinstance(err, (BatchLost, BridgeClosed)) else ()
         return settle(err, results, fates)
 
     def _fate(self, job: _InFlight, deadline: float) -> BatchFate:
-        """Whether a cancelled batch ran: it finished (``done``), was dropped (``not run``) or cannot tell."""
+        """Whether a batch of a failed map ran: to the end (``done``), not at all, or cannot tell."""
         state: Any = "unknown"
         try:
-            ray.get(job.ref, timeout=max(0.0, deadline - time.monotonic()))
-            state = "done"
-        except TaskCancelledError:
-            state = "not run"
+            got = ray.get(job.ref, timeout=max(0.0, deadline - time.monotonic()))
+            state = "not run" if got is None else "done"
         except Exception:  # lost, failed or still running: it may have run in part
             state = "unknown"
         finally:
@@ -378,7 +410,7 @@ class RayBridgePool:
             raise BridgeClosed(f"{self!r} is closed")
 
     def close(self, timeout: float = 10.0) -> None:
-        """Cancel queued batches, close every actor's bridge (its child gets EOF), then kill the actors.
+        """Cancel the batches not started, close every actor's bridge (its child gets EOF), then kill the actors.
 
         Idempotent. A map running in another thread raises ``BridgeClosed``. An
         actor that does not close within ``timeout`` seconds is killed anyway;
@@ -388,13 +420,14 @@ class RayBridgePool:
             if self._closed:
                 return
             self._closed = True
-            refs = list(self._refs)
+            maps = list(self._maps)
         actors = list(self._actors)
         if not ray.is_initialized():
             return
-        for ref in refs:
-            with contextlib.suppress(Exception):
-                ray.cancel(ref)
+        for actor in actors:
+            for map_id in maps:  # control calls: batches not started yet will not run
+                with contextlib.suppress(Exception):
+                    actor.cancel.remote(map_id)
         if timeout > 0:
             closing = [actor.close.remote() for actor in actors]
             with contextlib.suppress(GetTimeoutError, RayActorError):
