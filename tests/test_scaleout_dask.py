@@ -26,7 +26,7 @@ pytest.importorskip("distributed", reason="the dask extra is not installed: pip 
 
 from distributed import Client, LocalCluster
 
-from stdiobridge import BridgeError, BridgeSpec, CallTimeout, ChildExited, EncodeError, SpawnError
+from stdiobridge import BridgeClosed, BridgeError, BridgeSpec, CallTimeout, ChildExited, EncodeError, SpawnError
 from stdiobridge.scaleout import WorkerInfo
 from stdiobridge.scaleout.dask import (
     BridgePlugin,
@@ -106,6 +106,12 @@ def _until(condition: Callable[[], bool], within: float = 30.0) -> None:
         if time.monotonic() > end:
             pytest.fail(f"condition not met within {within} s")
         time.sleep(0.01)
+
+
+def _place(err: BaseException) -> tuple[int, int, int, int]:
+    """Where a face's error happened: batch index, its first event, its size, the failing event."""
+    found = vars(err)
+    return found["batch_index"], found["first_event"], found["size"], found["event_index"]
 
 
 def _in_thread(run: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
@@ -266,7 +272,7 @@ def test_errors_name_the_batch_and_event_with_the_same_results_as_on_ray(
             map_batches(client, events, batch_size=3, name="named")
         err = caught.value
         assert type(err) is ChildExited
-        assert (err.batch_index, err.first_event, err.size, err.event_index) == (1, 3, 3, 4)
+        assert _place(err) == (1, 3, 3, 4)
         assert "batch 1" in str(err) and "event 4" in str(err)
         assert list(err.results) == ["a", "b", "c", "d"], "map: every answer before the failing event"
         got: list[Any] = []
@@ -275,14 +281,28 @@ def test_errors_name_the_batch_and_event_with_the_same_results_as_on_ray(
         assert got == ["a", "b", "c"] and list(caught.value.results) == ["d"], "imap: the failed batch's answers"
         with pytest.raises(CallTimeout) as timed_out:
             map_batches(client, ["a", "b", "c", "wait"], batch_size=2, name="named")
-        assert (timed_out.value.batch_index, timed_out.value.event_index) == (1, 3)
+        assert _place(timed_out.value)[::3] == (1, 3)
         assert list(timed_out.value.results) == ["a", "b", "c"]
         with pytest.raises(EncodeError) as bad:
             map_batches(client, ["a", "b", "c", 4], batch_size=2, name="named")
-        assert (bad.value.batch_index, bad.value.event_index) == (1, 3) and "event 3" in str(bad.value)
+        assert _place(bad.value)[::3] == (1, 3) and "event 3" in str(bad.value)
         assert list(bad.value.results) == ["a", "b"]
     finally:
         unregister(client, name="named")
+
+
+def test_closing_the_client_during_a_map_raises_bridge_closed(dask_cluster: Cluster, scripted: Scripted) -> None:
+    register(dask_cluster.client, scripted.spec(timeout=60), name="closing")
+    other = Client(dask_cluster.cluster.scheduler_address)  # type: ignore[no-untyped-call]
+    try:
+        thread, outcome = _in_thread(lambda: map_batches(other, [f"wait {i}" for i in range(8)], name="closing"))
+        _until(lambda: len(scripted.seen()) >= 1)
+        other.close()  # type: ignore[no-untyped-call]
+        thread.join(30)
+        assert len(outcome) == 1 and type(outcome[0]) is BridgeClosed, outcome
+    finally:
+        scripted.open()
+        unregister(dask_cluster.client, name="closing")
 
 
 def test_worker_sigkilled_mid_run_reruns_only_what_it_ran_or_held(dask_cluster: Cluster, scripted: Scripted) -> None:

@@ -32,7 +32,7 @@ import collections
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,7 +299,7 @@ def imap_batches(
     max_in_flight: int | None = None,
     spec: BridgeSpec | None = None,
     name: str = PLUGIN_NAME,
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Like ``map_batches`` but lazy at both ends: reads events as batches go out, yields responses in order.
 
     At most ``max_in_flight`` batches are submitted and not yet consumed
@@ -317,7 +317,7 @@ def imap_batches(
 
 def _stream(
     client: Client, events: Iterable[Any], batch_size: int, limit: int, *, name: str, spec: BridgeSpec
-) -> Iterator[list[Any]]:
+) -> Generator[list[Any], None, None]:
     """Submit batches (at most ``limit`` unconsumed) and yield their responses in order."""
     pending: collections.deque[_Job] = collections.deque()
     first_event = 0

@@ -37,7 +37,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,14 +237,14 @@ class RayBridgePool:
 
     def imap(
         self, events: Iterable[Any], *, batch_size: int | None = None, max_in_flight: int | None = None
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Like ``map`` but lazy at both ends: reads events as batches go out, yields responses in order."""
         for batch in self.imap_batches(events, batch_size=batch_size, max_in_flight=max_in_flight):
             yield from batch
 
     def imap_batches(
         self, events: Iterable[Any], *, batch_size: int | None = None, max_in_flight: int | None = None
-    ) -> Iterator[list[Any]]:
+    ) -> Generator[list[Any], None, None]:
         """The responses batch by batch, in input order, with at most ``max_in_flight`` batches outstanding.
 
         Leaving the iterator early cancels the batches not yet started.
