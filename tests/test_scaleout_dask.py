@@ -24,10 +24,11 @@ import pytest
 
 pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'stdiobridge[dask]'")
 
+import dask
 from distributed import Client, LocalCluster
 
 from stdiobridge import BridgeClosed, BridgeError, BridgeSpec, CallTimeout, ChildExited, EncodeError, SpawnError
-from stdiobridge.scaleout import WorkerInfo
+from stdiobridge.scaleout import BatchLost, WorkerInfo
 from stdiobridge.scaleout.dask import (
     BridgePlugin,
     imap_batches,
@@ -42,6 +43,7 @@ from helpers import running, state, wait_gone
 
 CHILD = Path(__file__).resolve().parent.parent / "build" / "children" / "go-jsonl"
 EVENTS = [{"id": i, "data": "x" * 10} for i in range(10_000)]
+ALLOWED_FAILURES = 1  # a batch may see one worker die under it; the second death makes it BatchLost
 
 # A line child that appends "<pid> <request>" to $SB_LOG for every request, answers
 # $SB_TAG + request, exits 3 on a request containing "crash", holds a request
@@ -178,9 +180,10 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[Cluster]:
-    local = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=2, threads_per_worker=2, host="127.0.0.1", dashboard_address=None, processes=True
-    )
+    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):  # read by the scheduler
+        local = LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=2, host="127.0.0.1", dashboard_address=None, processes=True
+        )
     shared = Cluster(local, Client(local))  # type: ignore[no-untyped-call]
     try:
         register(shared.client, _spec())
@@ -331,6 +334,28 @@ def test_worker_sigkilled_mid_run_reruns_only_what_it_ran_or_held(dask_cluster: 
         assert map_batches(client, EVENTS[:1000]) == EVENTS[:1000]
     finally:
         unregister(client, name="counted")
+
+
+def test_a_batch_whose_workers_keep_dying_is_batch_lost(dask_cluster: Cluster, scripted: Scripted) -> None:
+    client = dask_cluster.client
+    register(client, scripted.spec(timeout=60), name="doomed")
+    try:
+        thread, outcome = _in_thread(lambda: map_batches(client, ["a", "wait", "b"], batch_size=1, name="doomed"))
+        for deaths in range(ALLOWED_FAILURES + 1):
+            _until(lambda n=deaths: [text for _, text in scripted.seen()].count("wait") == n + 1, within=60)
+            holder = [pid for pid, text in scripted.seen() if text == "wait"][-1]
+            worker = _parent_of(holder)
+            assert worker is not None
+            os.kill(worker, signal.SIGKILL)  # the worker running batch 1 dies, every time
+        thread.join(60)
+        assert len(outcome) == 1 and type(outcome[0]) is BatchLost, outcome
+        lost = outcome[0]
+        assert _place(lost) == (1, 1, 1, 1) and list(lost.results) == ["a"]
+        assert [(fate.batch_index, fate.state) for fate in lost.in_flight] in ([(2, "done")], [(2, "unknown")])
+    finally:
+        scripted.open()
+        unregister(client, name="doomed")
+        client.wait_for_workers(2, timeout=60)
 
 
 def test_a_failed_setup_on_restarted_workers_is_named_as_such(dask_cluster: Cluster, tmp_path: Path) -> None:

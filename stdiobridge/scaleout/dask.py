@@ -286,8 +286,7 @@ def map_batches(
         raise
     finally:
         if jobs:
-            with contextlib.suppress(Exception):
-                client.cancel([job.future for job in jobs])  # type: ignore[no-untyped-call]
+            _cancel(client, [job.future for job in jobs])
     return results
 
 
@@ -335,8 +334,7 @@ def _stream(
             yield _collect(client, pending.popleft(), pending)
     finally:
         if pending:  # abandoned: leave no batch running for nobody
-            with contextlib.suppress(Exception):
-                client.cancel([job.future for job in pending])  # type: ignore[no-untyped-call]
+            _cancel(client, [job.future for job in pending])
 
 
 def _collect(client: Client, job: _Job, rest: collections.deque[_Job]) -> list[Any]:
@@ -371,7 +369,13 @@ def _fail(client: Client, err: BridgeError, job: _Job, rest: collections.deque[_
     fates = [
         BatchFate(j.index, j.first_event, j.size, "done" if j.future.status == "finished" else "unknown") for j in jobs
     ]
-    with contextlib.suppress(Exception):
-        client.cancel([j.future for j in jobs if j.future.status != "finished"])  # type: ignore[no-untyped-call]
+    _cancel(client, [j.future for j in jobs if j.future.status != "finished"])
     results = () if isinstance(err, (BatchLost, BridgeClosed)) else err.results
     return settle(err, results, fates)
+
+
+def _cancel(client: Client, futures: list[Future[_Batch]]) -> None:
+    """Cancel ``futures`` unless the client is closing (its futures are gone, and a cancel would wait forever)."""
+    if futures and client.status == "running":
+        with contextlib.suppress(Exception):
+            client.cancel(futures)  # type: ignore[no-untyped-call]
