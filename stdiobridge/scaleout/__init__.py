@@ -9,10 +9,12 @@ carries a batch of events to ``Bridge.call_many`` (pipelined on the child) and
 the per-event cost approaches a local ``call_many``.
 
 Delivery guarantee (both engines): results come back exactly once per event and
-in input order, but when a worker dies mid-batch that batch is run again on a
-fresh child, so the child may see some events **more than once** (at least
-once). For non-idempotent work use ``retry=False`` (Ray), which turns a lost
-batch into ``BatchLost`` instead: each event is then seen at most once.
+in input order, but when a worker dies the batches it was running or had queued
+(Dask: also the finished ones whose results it still held) run again on a fresh
+child, so the child may see some events **more than once** (at least once). For
+non-idempotent work use ``retry=False`` (Ray), which turns a lost batch into
+``BatchLost`` instead: each event is then seen at most once. The exact list, each
+one tested, is in examples/scale-out/README.md.
 """
 
 from __future__ import annotations

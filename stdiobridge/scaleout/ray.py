@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError, TaskCancelledError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from ..errors import BridgeClosed, BridgeError, ConfigError, SpawnError
 from ..spec import BridgeSpec
@@ -282,18 +282,20 @@ class RayBridgePool:
             order = [(start + i) % self.size for i in range(self.size)]
             actor = min(order, key=self._load.__getitem__)
             self._load[actor] += 1
+        job = _InFlight(index, first_event, len(batch), actor, None)
         try:
             if actor in self._suspect:
                 self._ping(actor)  # a restarting actor would refuse the batch (retry=False) or hold it
                 self._suspect.discard(actor)
-            ref = self._actors[actor].run_batch.remote(batch, index, first_event, run.id)
+            job.ref = self._actors[actor].run_batch.remote(batch, index, first_event, run.id)
         except BaseException as exc:
-            with self._lock:
-                self._load[actor] -= 1
+            self._done(job)
             if self._closed:
-                raise BridgeClosed(f"{self!r} was closed during the map") from exc
+                raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, run) from exc
+            if isinstance(exc, RayError):  # the actor is gone for good, or did not come back in time
+                raise self._fail(self._lost(job, exc, sent=False), job, run) from exc
             raise
-        return _InFlight(index, first_event, len(batch), actor, ref)
+        return job
 
     def _done(self, job: _InFlight) -> None:
         with self._lock:
@@ -310,24 +312,26 @@ class RayBridgePool:
         job = run.pending.popleft()
         try:
             result: list[Any] | None = ray.get(job.ref)
-        except (RayTaskError, RayActorError, TaskCancelledError) as exc:
+        except RayError as exc:
             self._done(job)
             if self._closed:
                 raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, run) from exc
-            if isinstance(exc, RayTaskError) and isinstance(exc.cause, BridgeError):
-                raise self._fail(exc.cause, job, run) from exc
-            if isinstance(exc, RayActorError):
-                self._suspect.add(job.actor)
-                raise self._fail(self._lost(job, exc), job, run) from exc
-            raise
+            if isinstance(exc, RayTaskError):
+                if isinstance(exc.cause, BridgeError):
+                    raise self._fail(exc.cause, job, run) from exc
+                raise  # not a bridge failure: a bug to see as it is
+            self._suspect.add(job.actor)  # the actor died, or the result was lost with its node
+            raise self._fail(self._lost(job, exc), job, run) from exc
         self._done(job)
         if result is None:  # cancelled before it started: only close() cancels a map still being read
             raise self._fail(BridgeClosed(f"{self!r} was closed during the map"), job, run)
         return result
 
-    def _lost(self, job: _InFlight, exc: BaseException) -> BatchLost:
+    def _lost(self, job: _InFlight, exc: BaseException, *, sent: bool = True) -> BatchLost:
         span = f"events {job.first_event}..{job.first_event + job.size - 1}"
-        if self.retry:
+        if not sent:
+            why = "its actor is gone for good or did not come back within ready_timeout; the batch was never sent"
+        elif self.retry:
             why = "its actor died and the batch was retried max_task_retries times without success"
         else:
             why = (
