@@ -342,11 +342,11 @@ def test_a_batch_whose_workers_keep_dying_is_batch_lost(dask_cluster: Cluster, s
     try:
         thread, outcome = _in_thread(lambda: map_batches(client, ["a", "wait", "b"], batch_size=1, name="doomed"))
 
-        def waits() -> int:
-            return [text for _, text in scripted.seen()].count("wait")
+        def sightings(count: int) -> Callable[[], bool]:
+            return lambda: [text for _, text in scripted.seen()].count("wait") == count
 
         for deaths in range(ALLOWED_FAILURES + 1):
-            _until(lambda: waits() == deaths + 1, within=60)  # noqa: B023 (called at once, in this iteration)
+            _until(sightings(deaths + 1), within=60)
             holder = [pid for pid, text in scripted.seen() if text == "wait"][-1]
             worker = _parent_of(holder)
             assert worker is not None
