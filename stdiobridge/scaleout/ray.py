@@ -54,6 +54,9 @@ __all__ = ["BatchFate", "BridgeActor", "RayBridgePool"]
 _SETTLE_TIMEOUT = 60.0
 """Seconds a failed map waits for the batches still running to finish, to tell which ran."""
 
+_CANCEL_TIMEOUT = 10.0
+"""Seconds to wait for the actors to acknowledge a cancel (a control call: normally a millisecond)."""
+
 _POOL_KEYS = ("max_restarts", "max_task_retries")
 
 
@@ -302,10 +305,19 @@ class RayBridgePool:
             self._load[job.actor] -= 1
 
     def _cancel(self, run: _Map) -> None:
-        """Tell each actor holding a pending batch of ``run`` not to start it (a control call, not queued)."""
-        for actor in sorted({job.actor for job in run.pending}):
-            with contextlib.suppress(Exception):
-                self._actors[actor].cancel.remote(run.id)
+        """Tell each actor holding a pending batch of ``run`` not to start it, and wait until they know."""
+        self._tell_cancel(sorted({job.actor for job in run.pending}), [run.id])
+
+    def _tell_cancel(self, actors: list[int], map_ids: list[str]) -> None:
+        """Control calls (not queued behind batches), acknowledged: once this returns, no such batch starts."""
+        refs = []
+        for actor in actors:
+            for map_id in map_ids:
+                with contextlib.suppress(Exception):
+                    refs.append(self._actors[actor].cancel.remote(map_id))
+        if refs:
+            with contextlib.suppress(Exception):  # a dead actor starts nothing anyway
+                ray.wait(refs, num_returns=len(refs), timeout=_CANCEL_TIMEOUT)
 
     def _collect(self, run: _Map) -> list[Any]:
         """Wait for the next batch's responses; on failure, settle the rest and raise stdiobridge's error."""
@@ -428,10 +440,7 @@ class RayBridgePool:
         actors = list(self._actors)
         if not ray.is_initialized():
             return
-        for actor in actors:
-            for map_id in maps:  # control calls: batches not started yet will not run
-                with contextlib.suppress(Exception):
-                    actor.cancel.remote(map_id)
+        self._tell_cancel(list(range(len(actors))), maps)  # batches not started yet will not run
         if timeout > 0:
             closing = [actor.close.remote() for actor in actors]
             with contextlib.suppress(GetTimeoutError, RayActorError):
