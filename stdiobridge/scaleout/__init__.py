@@ -9,10 +9,12 @@ carries a batch of events to ``Bridge.call_many`` (pipelined on the child) and
 the per-event cost approaches a local ``call_many``.
 
 Delivery guarantee (both engines): results come back exactly once per event and
-in input order, but when a worker dies mid-batch that batch is run again on a
-fresh child, so the child may see some events **more than once** (at least
-once). For non-idempotent work use ``retry=False`` (Ray), which turns a lost
-batch into ``BatchLost`` instead: each event is then seen at most once.
+in input order, but when a worker dies the batches it was running or had queued
+(Dask: also the finished ones whose results it still held) run again on a fresh
+child, so the child may see some events **more than once** (at least once). For
+non-idempotent work use ``retry=False`` (Ray), which turns a lost batch into
+``BatchLost`` instead: each event is then seen at most once. The exact list, each
+one tested, is in examples/scale-out/README.md.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class BatchLost(BridgeError):
     """A batch's worker died and the batch was not (or no longer) retried; its events may be half done.
 
     ``batch_index``: the batch's position in the stream; ``first_event``: the index
-    of its first event; ``size``: its number of events; ``results``: the ordered
-    results delivered before it (for ``map``; an iterator has already yielded them).
+    of its first event; ``size``: its number of events; ``event_index``: the first
+    event without a known answer (``first_event``); ``results``: the ordered
+    results delivered before it (for ``map``; an iterator has already yielded them);
+    ``in_flight``: what became of the other batches in flight (``BatchFate``).
     """
 
     def __init__(self, message: str, *, batch_index: int, first_event: int, size: int) -> None:
@@ -47,6 +51,16 @@ class BatchLost(BridgeError):
         self.batch_index = batch_index
         self.first_event = first_event
         self.size = size
+        self.event_index = first_event
+        self.in_flight: tuple[Any, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Picklable (keyword-only arguments): raised inside a Ray task or a Dask task, it arrives whole."""
+        return (_rebuild_batch_lost, (str(self), self.batch_index, self.first_event, self.size), self.__dict__)
+
+
+def _rebuild_batch_lost(message: str, batch_index: int, first_event: int, size: int) -> BatchLost:
+    return BatchLost(message, batch_index=batch_index, first_event=first_event, size=size)
 
 
 @dataclass(frozen=True)
