@@ -9,10 +9,11 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import msgpack
 import pytest
 
 import stdiobridge as sb
-from stdiobridge.codecs import LinesCodec
+from stdiobridge.codecs import DEFAULT_MAX_FRAME, LineDecoder, LinesCodec, check_option, excerpt_of
 
 
 def test_lines_lone_cr_is_data_and_one_cr_before_lf_is_stripped() -> None:
@@ -185,8 +186,6 @@ def test_a_plugin_options_are_its_own() -> None:
 
 
 def test_plugin_author_names_are_exported() -> None:
-    from stdiobridge.codecs import DEFAULT_MAX_FRAME, LineDecoder, check_option, excerpt_of
-
     assert DEFAULT_MAX_FRAME == 64 << 20 and callable(check_option) and excerpt_of(b"x" * 500) == b"x" * 120
     assert LineDecoder(10, bytes.decode, lambda line, exc: sb.DecodeError(str(exc))).feed(b"hi\n") == ["hi"]
 
@@ -312,3 +311,48 @@ def test_pending_frame_memory_is_at_most_twice_the_pending_bytes(
     held, buffered = _held_while_feeding(codec, stream, step)
     assert buffered == len(stream)
     assert held <= 2 * buffered, f"{held} bytes held for {buffered} pending"
+
+
+# --- msgpack: large payloads arriving in pieces are collected aside and swapped back in -----------------
+
+BIG = 200_000
+LARGE_MSGPACK = [
+    b"x" * BIG,
+    "é" * (BIG // 2),
+    {"id": 7, "data": b"\x00" * BIG, "after": [1, 2.5, "z"]},
+    [msgpack.ExtType(0x7F, b"not the marker"), {"k": "é" * BIG}, b"y" * BIG, None],
+    {b"k" * BIG: "key of bytes", "n": -1},
+    [msgpack.Timestamp(1, 2), "s" * 70_000],
+]
+
+
+@pytest.mark.parametrize("message", LARGE_MSGPACK, ids=range(len(LARGE_MSGPACK)))
+@pytest.mark.parametrize("step", [1000, 4096, 65536, 70_001])
+def test_msgpack_large_values_in_chunks_decode_exactly(message: Any, step: int) -> None:
+    codec = sb.get_codec("msgpack")
+    stream = codec.encode(message) + codec.encode(1) + codec.encode(message)
+    dec = codec.decoder()
+    got = [m for i in range(0, len(stream), step) for m in dec.feed(stream[i : i + step])]
+    assert got == [message, 1, message] and dec.buffered == 0
+    first = codec.encode(message)
+    dec = codec.decoder()
+    for i in range(0, len(first) - 1, step):
+        assert dec.feed(first[i : min(i + step, len(first) - 1)]) == []
+        assert dec.buffered == min(i + step, len(first) - 1)
+    assert dec.feed(first[-1:]) == [message] and dec.buffered == 0
+
+
+def test_msgpack_invalid_utf8_in_a_large_str_collected_aside_is_a_decode_error() -> None:
+    frame = b"\x92\x01\xdb" + (BIG).to_bytes(4, "big") + b"\xff" * BIG
+    dec = sb.get_codec("msgpack").decoder()
+    with pytest.raises(sb.DecodeError):
+        for i in range(0, len(frame), 4096):
+            dec.feed(frame[i : i + 4096])
+
+
+def test_msgpack_large_value_over_max_frame_is_refused_from_its_header() -> None:
+    dec = sb.get_codec("msgpack", max_frame=100_000).decoder()
+    assert dec.feed(b"\x01\x92\x01") == [1]
+    with pytest.raises(sb.FrameTooLarge) as info:
+        dec.feed(b"\xc6" + (BIG).to_bytes(4, "big") + b"x" * 10)
+    assert info.value.size is not None and info.value.size > 100_000
