@@ -44,19 +44,35 @@ def loads_line(line: bytes) -> Any:
     return orjson.loads(line)
 
 
-def _non_finite(value: Any) -> float | None:
-    """A NaN or infinity anywhere inside ``value``, if there is one."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else value
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, (list, tuple)):
-        return None
-    for item in value:
-        found = _non_finite(item)
-        if found is not None:
-            return found
+def _non_finite(value: Any, budget: int) -> float | None:
+    """A NaN or infinity inside ``value``; raises ``LookupError`` after ``budget`` containers and floats."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return item
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        else:
+            continue
+        budget -= 1
+        if budget < 0:
+            raise LookupError("walk too long")
     return None
+
+
+def _find_non_finite(value: Any, data: bytes) -> float | None:
+    """A NaN or infinity inside ``value``, whose JSON is ``data`` (it holds ``null`` where one was)."""
+    if len(data) < 4096:
+        return _non_finite(value, 1 << 62) if data.find(b"null") >= 0 else None
+    # Large: walking the message costs per value, searching the bytes per byte: walk while that is cheaper.
+    try:
+        return _non_finite(value, len(data) >> 7)
+    except LookupError:
+        return _non_finite(value, 1 << 62) if data.find(b"null") >= 0 else None
 
 
 def dumps_line(value: Any, what: str, max_frame: int) -> bytes:
@@ -65,10 +81,9 @@ def dumps_line(value: Any, what: str, max_frame: int) -> bytes:
         data = orjson.dumps(value, option=_APPEND_NL)
     except orjson.JSONEncodeError as exc:
         raise EncodeError(f"codec 'jsonl': cannot encode {what}: {exc}") from None
-    if b"null" in data:  # orjson writes NaN and infinities as null: look for them only then
-        bad = _non_finite(value)
-        if bad is not None:
-            raise EncodeError(f"codec 'jsonl': cannot encode {what}: {bad} is not a JSON number")
+    bad = _find_non_finite(value, data)  # orjson writes NaN and infinities as null
+    if bad is not None:
+        raise EncodeError(f"codec 'jsonl': cannot encode {what}: {bad} is not a JSON number")
     if len(data) - 1 > max_frame:
         raise EncodeError(f"codec 'jsonl': message of {len(data) - 1} bytes exceeds max_frame={max_frame}")
     return data
@@ -90,7 +105,13 @@ class JsonlCodec(Codec[Any]):
     name = "jsonl"
 
     def encode(self, message: Any) -> bytes:
-        return dumps_line(message, type(message).__name__, self.max_frame)
+        try:
+            data = orjson.dumps(message, option=_APPEND_NL)
+        except orjson.JSONEncodeError:
+            return dumps_line(message, type(message).__name__, self.max_frame)  # words the error
+        if len(data) > 4096 or data.find(b"null") >= 0 or len(data) - 1 > self.max_frame:
+            return dumps_line(message, type(message).__name__, self.max_frame)  # the checks, at length
+        return data
 
     def decoder(self) -> Decoder[Any]:
         return LineDecoder(self.max_frame, loads_line, describe_line)

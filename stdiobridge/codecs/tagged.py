@@ -238,7 +238,12 @@ class TaggedLinesCodec(TaggedCodec[str]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, str]) -> bytes:
-        ident, text = _pair(message, "lines")
+        try:
+            ident, text = message
+        except (TypeError, ValueError):
+            _pair(message, "lines")  # raises, wording the error
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "lines")
         frame = b"%d " % ident + self.codec.encode(text)
         if len(frame) - 1 > self.max_frame:
             raise EncodeError(
@@ -276,7 +281,12 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, Any]) -> bytes:
-        ident, inner = _pair(message, "jsonl")
+        try:
+            ident, inner = message
+        except (TypeError, ValueError):
+            _pair(message, "jsonl")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "jsonl")
         return dumps_line([ident, inner], type(inner).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
@@ -304,7 +314,12 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
         self._tag = struct.Struct(order + "I")
 
     def encode(self, message: tuple[int, bytes]) -> bytes:
-        ident, payload = _pair(message, "lenprefix")
+        try:
+            ident, payload = message
+        except (TypeError, ValueError):
+            _pair(message, "lenprefix")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "lenprefix")
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(payload).__name__}")
         size = 4 + (len(payload) if not isinstance(payload, memoryview) else payload.nbytes)
@@ -325,7 +340,12 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, Any]) -> bytes:
-        ident, inner = _pair(message, "msgpack")
+        try:
+            ident, inner = message
+        except (TypeError, ValueError):
+            _pair(message, "msgpack")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "msgpack")
         try:
             data: bytes = msgpack.packb([ident, inner], use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
