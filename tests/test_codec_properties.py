@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 import stdiobridge as sb
 
-from strategies import CODEC_CASES, NOT_TAGGED, TAGGED_CASES, case_id, chunkings
+from strategies import CODEC_CASES, FLOATS, NOT_TAGGED, TAGGED_CASES, case_id, chunkings
 from vectors import same
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -170,3 +171,29 @@ def test_a_frame_that_is_not_tagged_raises_decode_error_after_the_pairs_before_i
     if name == "lenprefix":
         shown = stray[opts.get("width", 4) :]
     assert info.value.excerpt == shown[:120]
+
+
+BIG_INT_JSON: st.SearchStrategy[Any] = st.recursive(
+    st.integers() | st.text(max_size=5) | FLOATS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+@given(values=st.lists(BIG_INT_JSON, min_size=1, max_size=4), data=st.data())
+@PROPS
+def test_jsonl_integers_of_any_size_stay_exact_in_any_chunking(
+    tagged: bool, values: list[Any], data: st.DataObject
+) -> None:
+    # the child's bytes, written by the standard library (orjson cannot write integers beyond 64 bits)
+    stream = b"".join(
+        json.dumps([i + 1, v] if tagged else v, separators=(",", ":")).encode() + b"\n" for i, v in enumerate(values)
+    )
+    codec = sb.get_codec("jsonl")
+    dec = codec.tagged().decoder() if tagged else codec.decoder()
+    got = [m for chunk in data.draw(chunkings(stream)) for m in dec.feed(chunk)]
+    want = [(i + 1, v) for i, v in enumerate(values)] if tagged else values
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert same(g[1], w[1]) if tagged else same(g, w)

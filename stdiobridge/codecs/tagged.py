@@ -19,10 +19,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgpack
+import orjson
 
 from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import MAX_ID, TAGGERS, Codec, Decoder
-from .jsonl import JsonlCodec, describe_line, dumps_line, loads_line
+from .jsonl import JsonlCodec, JsonlDecoder, describe_line, dumps_line, loads_line
 from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
 from .msgpack import MsgpackCodec
@@ -290,15 +291,18 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
         return dumps_line([ident, inner], type(inner).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
-        def convert(line: bytes) -> tuple[int, Any]:
+        def exact(line: bytes) -> tuple[int, Any]:
             return _json_pair(loads_line(line))
+
+        def fast(line: bytes) -> tuple[int, Any]:
+            return _json_pair(orjson.loads(line))
 
         def describe(line: bytes, exc: Exception) -> DecodeError:
             if isinstance(exc, NotTagged):
                 return _not_tagged("jsonl", line, str(exc))
             return describe_line(line, exc)
 
-        return LineDecoder(self.max_frame, convert, describe)
+        return JsonlDecoder(self.max_frame, exact, fast, describe)
 
 
 class TaggedLenPrefixCodec(TaggedCodec[bytes]):
