@@ -356,3 +356,14 @@ def test_msgpack_large_value_over_max_frame_is_refused_from_its_header() -> None
     with pytest.raises(sb.FrameTooLarge) as info:
         dec.feed(b"\xc6" + (BIG).to_bytes(4, "big") + b"x" * 10)
     assert info.value.size is not None and info.value.size > 100_000
+
+
+@pytest.mark.parametrize("step", [1, 100])
+@pytest.mark.parametrize("name", ["lines", "jsonl", "lenprefix", "msgpack"])
+def test_tagged_pending_frame_memory_is_at_most_twice_the_pending_bytes(name: str, step: int) -> None:
+    codec = sb.get_codec(name).tagged()
+    message = b"x" * PENDING if name == "lenprefix" else "x" * PENDING
+    stream = codec.encode((123456, message))[:-1]
+    held, buffered = _held_while_feeding(codec, stream, step)
+    assert buffered == len(stream)
+    assert held <= 2 * buffered, f"{held} bytes held for {buffered} pending"
