@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import pickle
 import tracemalloc
@@ -367,3 +368,11 @@ def test_tagged_pending_frame_memory_is_at_most_twice_the_pending_bytes(name: st
     held, buffered = _held_while_feeding(codec, stream, step)
     assert buffered == len(stream)
     assert held <= 2 * buffered, f"{held} bytes held for {buffered} pending"
+
+
+@pytest.mark.parametrize("name", ["lines", "jsonl", "lenprefix", "msgpack", "rot13-lines"])
+def test_the_signature_of_a_codec_class_is_its_options(name: str) -> None:
+    cls = type(sb.get_codec(name))
+    params = inspect.signature(cls).parameters
+    assert "max_frame" in params and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    assert set(params) == set(sb.get_codec(name).options())
