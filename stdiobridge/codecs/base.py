@@ -121,7 +121,10 @@ class Codec(ABC, Generic[M]):
         """A new incremental decoder for one byte stream (not to be fed again after it raised)."""
 
     def options(self) -> dict[str, Any]:
-        """The options this codec was built with, defaults applied (used by ``repr``, equality, specs)."""
+        """The options this codec was built with, defaults applied (used by ``repr`` and specs).
+
+        Recorded by ``Codec`` itself: a subclass need not override it (equality and
+        pickling use the recorded arguments, not this method)."""
         return dict(self._options)
 
     def tagged(self) -> Codec[tuple[int, M]]:
