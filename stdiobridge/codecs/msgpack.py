@@ -7,14 +7,16 @@ follow ``max_frame`` so that a huge declared length is refused from its header.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
 
 from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
 from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces
+from .ids import NotTagged, not_tagged
 
-__all__ = ["MsgpackCodec"]
+__all__ = ["MsgpackCodec", "MsgpackDecoder"]
 
 # Leading byte -> (width of the length field, bytes before the payload) of str/bin/ext 8/16/32.
 _SIZED = {
@@ -71,9 +73,23 @@ class MsgpackDecoder(Decoder[Any]):
     copy into the buffer) and swapped back in at that single unpack.
     """
 
-    __slots__ = ("_aside", "_buf", "_extra", "_kind", "_lim", "_max", "_need", "_payload", "_pos", "_stack", "_todo")
+    __slots__ = (
+        "_aside",
+        "_buf",
+        "_extra",
+        "_kind",
+        "_lim",
+        "_max",
+        "_need",
+        "_pair",
+        "_payload",
+        "_pos",
+        "_stack",
+        "_todo",
+    )
 
-    def __init__(self, max_frame: int) -> None:
+    def __init__(self, max_frame: int, pair: Callable[[Any], Any] | None = None) -> None:
+        self._pair = pair  # tagged mode: ``(id, message)`` of a value, or ``NotTagged``
         self._max = max_frame
         self._lim = _Limits(max_frame)
         self._buf = bytearray()  # the pending (incomplete) value, from its first byte
@@ -94,9 +110,11 @@ class MsgpackDecoder(Decoder[Any]):
         if not self._buf:
             if len(data) <= self._max:
                 try:  # fast path: most often the chunk is exactly one value
-                    return [self._lim.unpackb(data)]
+                    value = self._lim.unpackb(data)
                 except Exception:  # partial, several values, or bad: sorted out below
                     pass
+                else:
+                    return [value if self._pair is None else self._tagged(value, data, [])]
             return self._fresh(data, [])
         if self._todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
             if len(data) < self._todo:
@@ -127,7 +145,7 @@ class MsgpackDecoder(Decoder[Any]):
                 end = unpacker.tell()
                 if end - prev > self._max:
                     raise self._too_large(end - prev, data[prev : prev + 64], out)
-                out.append(value)
+                out.append(value if self._pair is None else self._tagged(value, data[prev:end], out))
                 prev = end
         except ProtocolError:
             raise
@@ -207,6 +225,8 @@ class MsgpackDecoder(Decoder[Any]):
             except Exception as exc:
                 raise self._fail(exc, out, view[:64]) from None
             rest = bytes(view[pos:])
+            if self._pair is not None:
+                value = self._tagged(value, bytes(view[:120]), out)
         out.append(value)
         self._buf = bytearray()
         self._pos = self._need = self._extra = 0
@@ -237,6 +257,17 @@ class MsgpackDecoder(Decoder[Any]):
         buf += _MARKER
         self._pos = self._need = len(buf)
         return out
+
+    def _tagged(self, value: Any, frame: Any, out: list[Any]) -> Any:
+        """``(id, message)`` of a tagged value, else the ``DecodeError`` (after ``out``) showing its bytes."""
+        assert self._pair is not None
+        try:
+            return self._pair(value)
+        except NotTagged as why:
+            err = not_tagged("msgpack", bytes(frame[:120]), str(why))
+            err.messages = out
+            self._drop()
+            raise err from None
 
     def _drop(self) -> None:
         """Let go of the pending bytes: the decoder is done (it is not fed after it raised)."""
