@@ -7,6 +7,7 @@ chunked. Target: chunked <= 2x whole for every codec.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import stdiobridge as sb
@@ -33,6 +34,27 @@ def round_trip_rows(repeat: int = 7) -> list[list[object]]:
 
             per_msg = median(timed(run, repeat)) / n
             rows.append([name, size_name(size), fmt_time(per_msg), f"{size / per_msg / 1e6:,.0f} MB/s"])
+    return rows
+
+
+def _encode_decode(codec: sb.Codec[Any], item: object, n: int) -> None:
+    dec = codec.decoder()
+    for _ in range(n):
+        dec.feed(codec.encode(item))
+
+
+def tagged_rows(repeat: int = 7) -> list[list[object]]:
+    """Tagged vs untagged codec cost per 100 B message (the id on the wire: one more field to write and check)."""
+    rows: list[list[object]] = []
+    for name in CODECS:
+        plain = sb.get_codec(name)
+        tagged = plain.tagged()
+        msg = sample(name, 100)
+        n = 20000
+
+        t_plain = median(timed(functools.partial(_encode_decode, plain, msg, n), repeat)) / n
+        t_tagged = median(timed(functools.partial(_encode_decode, tagged, (12345, msg), n), repeat)) / n
+        rows.append([name, fmt_time(t_plain), fmt_time(t_tagged), f"{t_tagged / t_plain:.2f}x"])
     return rows
 
 
@@ -63,6 +85,8 @@ def linear_rows(repeat: int = 5) -> tuple[list[list[object]], bool]:
 def main() -> bool:
     print("## Codecs alone (encode + decode, one message at a time)\n")
     print(table(["codec", "size", "per message (median)", "throughput"], round_trip_rows()))
+    print("\n## Tagged mode (request ids on the wire), 100 B, encode + decode\n")
+    print(table(["codec", "untagged", "tagged", "ratio"], tagged_rows()))
     rows, ok = linear_rows()
     print(f"\n## Linear-time decoding: one {size_name(BIG)} frame, whole vs {size_name(CHUNK)} chunks (target <= 2x)\n")
     print(table(["codec", "whole", "chunked", "ratio", "target"], rows))

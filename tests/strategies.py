@@ -60,3 +60,38 @@ def chunkings(draw: st.DrawFn, data: bytes) -> list[bytes]:
     )
     bounds = [0, *cuts, len(data)]
     return [data[a:b] for a, b in pairwise(bounds)]
+
+
+IDS = st.integers(min_value=1, max_value=2**32 - 1)
+
+# (codec name, options, strategy of (id, message) pairs) for every tagged codec
+TAGGED_CASES: list[tuple[str, dict[str, Any], st.SearchStrategy[Any]]] = [
+    (name, opts, st.tuples(IDS, messages))
+    for name, opts, messages in CODEC_CASES
+    if not (name == "lenprefix" and opts.get("width") == 1)
+] + [("lenprefix", {"width": 1, "byteorder": "little"}, st.tuples(IDS, st.binary(max_size=251)))]
+
+
+def _bad_line(s: str) -> bool:
+    head, space, _ = s.partition(" ")
+    return not (space and head.isascii() and head.isdigit() and head[0] != "0" and int(head) <= 2**32 - 1)
+
+
+def _bad_json(value: Any) -> bool:
+    return not (isinstance(value, list) and len(value) == 2 and type(value[0]) is int and 0 < value[0] <= 2**32 - 1)
+
+
+#: For each codec, untagged messages that are not tagged frames (the codec's own encoder writes them).
+NOT_TAGGED: dict[str, st.SearchStrategy[Any]] = {
+    "lines": line_text.filter(_bad_line)
+    | st.builds(
+        lambda n, t: f"{n} {t}", st.sampled_from(["0", "00", "+1", "-1", "01", "4294967296", "1_0", "٣"]), line_text
+    ),
+    "jsonl": json_values.filter(_bad_json)
+    | st.builds(lambda i, m: [i, m], st.sampled_from([0, -1, 2**32, 1.0, True, "1", None]), json_values),
+    "lenprefix": st.binary(max_size=3) | st.binary(max_size=40).map(lambda b: b"\0\0\0\0" + b),
+    "msgpack": msgpack_values.filter(_bad_json)
+    | st.builds(
+        lambda i, m: [i, m], st.sampled_from([0, -1, 2**32, 2**64 - 1, 1.0, True, "1", b"\1", None]), msgpack_values
+    ),
+}

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import stdiobridge as sb
 
-from strategies import CODEC_CASES, case_id, chunkings
+from strategies import CODEC_CASES, FLOATS, NOT_TAGGED, TAGGED_CASES, case_id, chunkings
 from vectors import same
 
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,3 +100,100 @@ def test_large_frame_in_small_chunks_is_bounded_before_buffering() -> None:
             for _ in range(100):
                 dec.feed(b"x" * 4096)
                 assert dec.buffered <= (1 << 16) + 4096
+
+
+# --- tagged mode: every codec with request ids on the wire -------------------------------------------
+
+
+def _same_pairs(got: list[Any], want: list[Any]) -> bool:
+    return len(got) == len(want) and all(
+        type(g) is tuple and g[0] == w[0] and type(g[0]) is int and same(g[1], w[1])
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+@pytest.mark.parametrize("case", TAGGED_CASES, ids=[case_id(c) for c in TAGGED_CASES])
+@given(data=st.data())
+@PROPS
+def test_tagged_round_trip_in_any_chunking(
+    case: tuple[str, dict[str, Any], st.SearchStrategy[Any]], data: st.DataObject
+) -> None:
+    name, opts, pairs = case
+    codec = sb.get_codec(name, **opts).tagged()
+    msgs = data.draw(st.lists(pairs, max_size=6))
+    stream = b"".join(codec.encode(m) for m in msgs)
+    dec = codec.decoder()
+    got: list[Any] = []
+    for chunk in data.draw(chunkings(stream)):
+        got.extend(dec.feed(chunk))
+    assert _same_pairs(got, msgs)
+    assert dec.buffered == 0
+    dec = codec.decoder()
+    assert _same_pairs([m for i in range(len(stream)) for m in dec.feed(stream[i : i + 1])], msgs)
+
+
+@pytest.mark.parametrize("name", ["lines", "jsonl", "lenprefix", "msgpack"])
+@given(garbage=st.binary(max_size=400), data=st.data())
+@PROPS
+def test_tagged_garbage_raises_only_protocol_errors(name: str, garbage: bytes, data: st.DataObject) -> None:
+    dec = sb.get_codec(name, max_frame=4096).tagged().decoder()
+    try:
+        for chunk in data.draw(chunkings(garbage)):
+            for ident, _ in dec.feed(chunk):
+                assert type(ident) is int and 0 < ident < 2**32
+    except sb.ProtocolError:
+        pass
+    assert dec.buffered <= 4096
+
+
+@pytest.mark.parametrize("case", TAGGED_CASES, ids=[case_id(c) for c in TAGGED_CASES])
+@given(data=st.data())
+@PROPS
+def test_a_frame_that_is_not_tagged_raises_decode_error_after_the_pairs_before_it(
+    case: tuple[str, dict[str, Any], st.SearchStrategy[Any]], data: st.DataObject
+) -> None:
+    name, opts, pairs = case
+    plain = sb.get_codec(name, **opts)
+    codec = plain.tagged()
+    before = data.draw(st.lists(pairs, max_size=3))
+    try:
+        stray = plain.encode(data.draw(NOT_TAGGED[name]))
+    except sb.EncodeError:  # e.g. a character latin-1 cannot hold
+        assume(False)
+    stream = b"".join(codec.encode(m) for m in before) + stray
+    dec = codec.decoder()
+    got: list[Any] = []
+    with pytest.raises(sb.DecodeError) as info:
+        for chunk in data.draw(chunkings(stream)):
+            got.extend(dec.feed(chunk))
+    assert _same_pairs(got + info.value.messages, before)
+    shown = {"lines": stray[:-1].removesuffix(b"\r"), "jsonl": stray[:-1].removesuffix(b"\r")}.get(name, stray)
+    if name == "lenprefix":
+        shown = stray[opts.get("width", 4) :]
+    assert info.value.excerpt == shown[:120]
+
+
+BIG_INT_JSON: st.SearchStrategy[Any] = st.recursive(
+    st.integers() | st.text(max_size=5) | FLOATS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@pytest.mark.parametrize("tagged", [False, True])
+@given(values=st.lists(BIG_INT_JSON, min_size=1, max_size=4), data=st.data())
+@PROPS
+def test_jsonl_integers_of_any_size_stay_exact_in_any_chunking(
+    tagged: bool, values: list[Any], data: st.DataObject
+) -> None:
+    # the child's bytes, written by the standard library (orjson cannot write integers beyond 64 bits)
+    stream = b"".join(
+        json.dumps([i + 1, v] if tagged else v, separators=(",", ":")).encode() + b"\n" for i, v in enumerate(values)
+    )
+    codec = sb.get_codec("jsonl")
+    dec = codec.tagged().decoder() if tagged else codec.decoder()
+    got = [m for chunk in data.draw(chunkings(stream)) for m in dec.feed(chunk)]
+    want = [(i + 1, v) for i, v in enumerate(values)] if tagged else values
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert same(g[1], w[1]) if tagged else same(g, w)

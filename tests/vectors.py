@@ -75,3 +75,26 @@ def cases(kind: str) -> list[Case]:
         for vset in spec["sets"]:
             out.extend(Case(codec, vset["options"], kind, c) for c in vset[kind])
     return out
+
+
+@dataclass
+class TaggedCase:
+    codec: str
+    options: dict[str, Any]
+    kind: str  # valid | decodes | invalid | unencodable
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults"
+        return f"tagged-{self.codec}[{opts}]-{self.kind}-{self.data['name']}"
+
+    @property
+    def pair(self) -> tuple[int, Any]:
+        return self.data["id"], message(self.codec, self.data)
+
+
+def tagged_cases(kind: str) -> list[TaggedCase]:
+    spec = json.loads((VECTORS / "tagged.json").read_text(encoding="utf-8"))
+    assert spec["env"] == "STDIOBRIDGE_TAGGED"
+    return [TaggedCase(s["codec"], s["options"], kind, c) for s in spec["sets"] for c in s.get(kind, [])]

@@ -56,7 +56,7 @@ _SIGNATURES: dict[type, inspect.Signature] = {}
 TAGGERS: dict[type | str, Callable[[Any], Any]] = {}
 
 
-def option_signature(cls: type[Codec[Any]]) -> inspect.Signature:
+def option_signature(cls: type[Any]) -> inspect.Signature:
     """The signature of ``cls.__init__`` without ``self``: the options a codec class takes."""
     sig = _SIGNATURES.get(cls)
     if sig is None:
@@ -101,6 +101,11 @@ class Codec(ABC, Generic[M]):
         self._options = _bound_options(cls, args, kwargs)
         return self
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ``inspect.signature(cls)`` shows the options (``__init__``), not ``__new__``'s (*args, **kwargs).
+        setattr(cls, "__signature__", option_signature(cls))  # noqa: B010
+
     def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         check_option(self.name, "max_frame", max_frame, int)
         if max_frame < 1:
@@ -116,7 +121,10 @@ class Codec(ABC, Generic[M]):
         """A new incremental decoder for one byte stream (not to be fed again after it raised)."""
 
     def options(self) -> dict[str, Any]:
-        """The options this codec was built with, defaults applied (used by ``repr``, equality, specs)."""
+        """The options this codec was built with, defaults applied (used by ``repr`` and specs).
+
+        Recorded by ``Codec`` itself: a subclass need not override it (equality and
+        pickling use the recorded arguments, not this method)."""
         return dict(self._options)
 
     def tagged(self) -> Codec[tuple[int, M]]:
@@ -153,6 +161,9 @@ class Codec(ABC, Generic[M]):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"<{type(self).__name__} {self.name!r} {opts}>"
+
+
+setattr(Codec, "__signature__", option_signature(Codec))  # noqa: B010
 
 
 def _bound_options(cls: type[Codec[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

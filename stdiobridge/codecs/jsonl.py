@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import DecodeError, EncodeError, excerpt_of
+from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import Codec, Decoder
 from .lines import LineDecoder
 
-__all__ = ["JsonlCodec", "dumps_line", "loads_line"]
+__all__ = ["JsonlCodec", "JsonlDecoder", "dumps_line", "loads_line"]
+
+M = TypeVar("M")
 
 _APPEND_NL = orjson.OPT_APPEND_NEWLINE
 # Digits -> "0", anything else -> " ": an integer orjson would turn into a float has 19+ digits in a row.
@@ -33,26 +36,95 @@ def _refuse_constant(name: str) -> Any:
 _exact_loads = json.JSONDecoder(parse_constant=_refuse_constant).decode
 
 
+def may_hold_long_int(data: bytes) -> bool:
+    """Whether ``data`` has a run of 19 digits (an integer beyond 64 bits has one; orjson would round it)."""
+    if len(data) < 19:
+        return False
+    # Such a run holds a byte at an index divisible by 19: look at those first (cheap),
+    # and for a run only when one of them is a digit.
+    sample = data[::19]
+    return len(sample.translate(None, b"0123456789")) != len(sample) and _LONG_RUN in data.translate(_DIGITS)
+
+
 def loads_line(line: bytes) -> Any:
     """The JSON value of one line; integers of any size stay exact integers."""
-    if len(line) >= 19 and _LONG_RUN in line.translate(_DIGITS):
-        return _exact_loads(line.decode())  # a long digit run: maybe an integer orjson would round
+    if may_hold_long_int(line):
+        return _exact_loads(line.decode())  # maybe an integer orjson would round: the exact parser
     return orjson.loads(line)
 
 
-def _non_finite(value: Any) -> float | None:
-    """A NaN or infinity anywhere inside ``value``, if there is one."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else value
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, (list, tuple)):
-        return None
-    for item in value:
-        found = _non_finite(item)
-        if found is not None:
-            return found
+class JsonlDecoder(LineDecoder[M]):
+    """``LineDecoder`` for JSON lines that checks each chunk, not each line, for integers orjson would round.
+
+    ``exact`` converts a line that may hold one (``loads_line`` based), ``fast`` one that
+    cannot (``orjson.loads`` based). The first line of a feed that completes a held
+    partial line is always converted with ``exact`` (its digits may span the reads).
+    """
+
+    __slots__ = ("_fast",)
+
+    def __init__(
+        self,
+        max_frame: int,
+        exact: Callable[[bytes], M],
+        fast: Callable[[bytes], M],
+        describe: Callable[[bytes, Exception], DecodeError],
+    ) -> None:
+        super().__init__(max_frame, exact, describe)
+        self._fast = fast
+
+    def feed(self, data: bytes) -> list[M]:
+        convert = self._convert if may_hold_long_int(data) else self._fast
+        if not self._pending.held:
+            # Fast path: one whole line in one chunk, the usual request/response case.
+            nl = data.find(b"\n")
+            if nl >= 0 and nl == len(data) - 1:
+                line = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+                if len(line) <= self.max_line:
+                    try:
+                        return [convert(line)]
+                    except Exception as exc:
+                        raise self._describe(line, exc) from None
+            first = convert
+        else:
+            first = self._convert
+        fault: ProtocolError | None = None
+        try:
+            lines = self.split(data)
+        except ProtocolError as err:
+            lines, fault = err.messages, err
+        return self.convert_lines(lines, fault, first, convert)
+
+
+def _non_finite(value: Any, budget: int) -> float | None:
+    """A NaN or infinity inside ``value``; raises ``LookupError`` after ``budget`` containers and floats."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return item
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        else:
+            continue
+        budget -= 1
+        if budget < 0:
+            raise LookupError("walk too long")
     return None
+
+
+def _find_non_finite(value: Any, data: bytes) -> float | None:
+    """A NaN or infinity inside ``value``, whose JSON is ``data`` (it holds ``null`` where one was)."""
+    if len(data) < 4096:
+        return _non_finite(value, 1 << 62) if data.find(b"null") >= 0 else None
+    # Large: walking the message costs per value, searching the bytes per byte: walk while that is cheaper.
+    try:
+        return _non_finite(value, len(data) >> 7)
+    except LookupError:
+        return _non_finite(value, 1 << 62) if data.find(b"null") >= 0 else None
 
 
 def dumps_line(value: Any, what: str, max_frame: int) -> bytes:
@@ -61,8 +133,8 @@ def dumps_line(value: Any, what: str, max_frame: int) -> bytes:
         data = orjson.dumps(value, option=_APPEND_NL)
     except orjson.JSONEncodeError as exc:
         raise EncodeError(f"codec 'jsonl': cannot encode {what}: {exc}") from None
-    if b"null" in data:  # orjson writes NaN and infinities as null: look for them only then
-        bad = _non_finite(value)
+    if len(data) > 4096 or data.find(b"null") >= 0:
+        bad = _find_non_finite(value, data)  # orjson writes NaN and infinities as null
         if bad is not None:
             raise EncodeError(f"codec 'jsonl': cannot encode {what}: {bad} is not a JSON number")
     if len(data) - 1 > max_frame:
@@ -89,4 +161,4 @@ class JsonlCodec(Codec[Any]):
         return dumps_line(message, type(message).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[Any]:
-        return LineDecoder(self.max_frame, loads_line, describe_line)
+        return JsonlDecoder(self.max_frame, loads_line, orjson.loads, describe_line)

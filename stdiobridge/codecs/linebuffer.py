@@ -66,20 +66,25 @@ class LineBuffer:
                 self._cr = data.endswith(b"\r")
                 self._check_partial([])
             return []
+        crlf = data.find(b"\r") >= 0  # memchr; a CR that ends no line is left alone below
+        size = pending.held + last + 1  # bytes of the whole lines, line endings included
         if pending.held:
-            block = pending.join(memoryview(data)[: last + 1])
+            # The first line is the held part and the new bytes up to the first LF: one join, no other copy.
+            nl = data.find(b"\n")
+            crlf = crlf or (nl == 0 and self._cr)
+            first = pending.join(memoryview(data)[:nl])
+            lines = [first] if nl == last else [first, *_cut(data[nl + 1 : last + 1])]
         else:
-            block = data if last == len(data) - 1 else data[: last + 1]
+            lines = _cut(data if last == len(data) - 1 else data[: last + 1])
         rest = data[last + 1 :]
         if rest:
             pending.append(rest)
             self._cr = rest.endswith(b"\r")
-        lines = _cut(block)
-        if b"\r" in block:
+        if crlf:
             lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
-        if len(block) > self.max_line and max(map(len, lines)) > self.max_line:
-            first = next(i for i, line in enumerate(lines) if len(line) > self.max_line)
-            raise self._too_large(lines[first][:64], lines[:first], len(lines[first]))
+        if size > self.max_line and max(map(len, lines)) > self.max_line:
+            first_long = next(i for i, line in enumerate(lines) if len(line) > self.max_line)
+            raise self._too_large(lines[first_long][:64], lines[:first_long], len(lines[first_long]))
         self._check_partial(lines)
         return lines
 

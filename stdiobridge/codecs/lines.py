@@ -51,19 +51,33 @@ class LineDecoder(LineBuffer, Decoder[M]):
             lines = self.split(data)
         except ProtocolError as err:
             lines, fault = err.messages, err
-        convert = self._convert
+        return self.convert_lines(lines, fault, self._convert, self._convert)
+
+    def convert_lines(
+        self,
+        lines: list[bytes],
+        fault: ProtocolError | None,
+        first: Callable[[bytes], M],
+        rest: Callable[[bytes], M],
+    ) -> list[M]:
+        """The messages of ``lines`` (``first`` converts the first one, ``rest`` the others); raise ``fault``,
+        or the ``DecodeError`` of the first line that does not convert, with the messages before it."""
         if fault is None:
             try:
-                return [convert(line) for line in lines]
+                if first is rest:
+                    return [rest(line) for line in lines]
+                return [first(lines[0]), *[rest(line) for line in lines[1:]]] if lines else []
             except Exception:
                 pass  # find which line, below
         out: list[M] = []
+        convert = first
         for line in lines:
             try:
                 out.append(convert(line))
             except Exception as exc:
                 fault = self._describe(line, exc)
                 break
+            convert = rest
         assert fault is not None
         fault.messages = out
         raise fault

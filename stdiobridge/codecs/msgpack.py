@@ -1,4 +1,4 @@
-"""``msgpack``: any msgpack value per frame, via ``msgpack.Unpacker.feed``.
+"""``msgpack``: any msgpack value per frame, unpacked by ``msgpack`` once the value is whole.
 
 ``str`` and ``bytes`` stay distinct (spec 2.0 ``bin``); the unpacker's limits
 follow ``max_frame`` so that a huge declared length is refused from its header.
@@ -7,17 +7,18 @@ follow ``max_frame`` so that a huge declared length is refused from its header.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
 
 from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
 from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces
+from .ids import NotTagged, not_tagged
 
-__all__ = ["MsgpackCodec"]
+__all__ = ["MsgpackCodec", "MsgpackDecoder"]
 
-# Leading byte -> (size of the length field, fixed bytes before the payload) for the
-# variable-length types whose length msgpack only checks once the payload is whole.
+# Leading byte -> (width of the length field, bytes before the payload) of str/bin/ext 8/16/32.
 _SIZED = {
     0xC4: (1, 2),
     0xC5: (2, 3),
@@ -29,22 +30,8 @@ _SIZED = {
     0xC8: (2, 4),
     0xC9: (4, 6),  # ext 8/16/32
 }
-
-
-_STREAMED = 1 << 16  # values still missing more than this are collected as pieces
-
-
-def declared_size(head: bytes) -> int | None:
-    """Whole frame size announced by a str/bin/ext header at the start of ``head``, if known yet."""
-    sized = _SIZED.get(head[0]) if head else None
-    if sized is None:
-        return None
-    width, fixed = sized
-    if len(head) < 1 + width:
-        return None
-    return fixed + int.from_bytes(head[1 : 1 + width], "big")
-
-
+_BIN = frozenset((0xC4, 0xC5, 0xC6))
+_SIZED_EXT = frozenset((0xC7, 0xC8, 0xC9))
 # Fixed-size types: leading byte -> whole element size (header included).
 _FIXED = {
     0xC0: 1, 0xC2: 1, 0xC3: 1, 0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9,
@@ -52,187 +39,263 @@ _FIXED = {
 }  # fmt: skip
 # Containers with a length field: leading byte -> (width of the count, values per count).
 _CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
-_HEAD = 4096  # bytes of a pending value kept to read its layout
-_SCAN_STEPS = 64  # elements looked at, at most, to find where the value must end
+
+_SPLICE = 1 << 16  # a str/bin payload still missing more than this is collected aside, not in the buffer
+# What stands in the buffer for a payload collected aside: a fixext 16 that ``ext_hook`` swaps back.
+_TOKEN = b"stdiobridge\x00splc"
+_MARKER = b"\xd8\x7f" + _TOKEN
 
 
-def needed_size(head: bytes) -> int | None:
-    """How many bytes the msgpack value starting ``head`` needs at least, when that is known.
+class _Limits:
+    """The unpacking functions of one ``max_frame``: limits follow it, so a huge declared length is refused."""
 
-    Walks the value's first elements (at most ``_SCAN_STEPS``) until one reaches
-    past ``head``: if that one has a known size (a scalar, or a str/bin/ext with
-    its length read), the value needs at least up to its end. ``None`` when
-    ``head`` ends on an element boundary, inside a header, or the walk is too long.
-    """
-    end = len(head)
-    pos = 0
-    todo = [1]  # values still to read at each open level
-    for _ in range(_SCAN_STEPS):
-        while todo and todo[-1] == 0:
-            todo.pop()
-        if not todo or pos >= end:
-            return None
-        todo[-1] -= 1
-        b = head[pos]
-        if b <= 0x7F or b >= 0xE0:  # fixint
-            pos += 1
-        elif b <= 0x8F:  # fixmap
-            pos += 1
-            todo.append(2 * (b & 0x0F))
-        elif b <= 0x9F:  # fixarray
-            pos += 1
-            todo.append(b & 0x0F)
-        elif b <= 0xBF:  # fixstr
-            pos += 1 + (b & 0x1F)
-        elif b in _FIXED:
-            pos += _FIXED[b]
-        elif b in _SIZED:
-            width, fixed = _SIZED[b]
-            if pos + 1 + width > end:
-                return None
-            pos += fixed + int.from_bytes(head[pos + 1 : pos + 1 + width], "big")
-        elif b in _CONTAINERS:
-            width, per = _CONTAINERS[b]
-            if pos + 1 + width > end:
-                return None
-            todo.append(per * int.from_bytes(head[pos + 1 : pos + 1 + width], "big"))
-            pos += 1 + width
-        else:  # 0xC1, never used: the Unpacker reports it
-            return None
-        if pos > end:
-            return pos
-    return None
+    def __init__(self, max_frame: int) -> None:
+        self.kwargs: dict[str, Any] = {
+            "raw": False,
+            "strict_map_key": False,
+            "max_str_len": max_frame,
+            "max_bin_len": max_frame,
+            "max_array_len": max_frame,
+            "max_map_len": max_frame // 2 or 1,
+            "max_ext_len": max_frame,
+        }
+        self.unpackb = functools.partial(msgpack.unpackb, **self.kwargs)
 
 
 class MsgpackDecoder(Decoder[Any]):
-    """Feeds an ``Unpacker`` in pieces that never overflow its ``max_frame`` buffer."""
+    """msgpack values from a byte stream, in time linear in the bytes fed, whatever the chunking.
+
+    A chunk that starts on a value boundary is unpacked at C speed (one ``unpackb``
+    for the usual single value, an ``Unpacker`` for several). An incomplete value is
+    kept in a buffer and walked by a resumable scanner (like the Go and Racket
+    readers) that knows where the value must end, so it is unpacked exactly once,
+    when whole. A large str/bin payload arriving in pieces is collected aside (no
+    copy into the buffer) and swapped back in at that single unpack.
+    """
 
     __slots__ = (
-        "_boundary",
-        "_expect",
-        "_fed",
-        "_have",
-        "_head",
+        "_aside",
+        "_buf",
+        "_extra",
+        "_kind",
+        "_lim",
         "_max",
-        "_pieces",
-        "_size",
-        "_unpackb",
-        "_unpacker",
+        "_need",
+        "_pair",
+        "_payload",
+        "_pos",
+        "_stack",
+        "_todo",
     )
 
-    def __init__(self, max_frame: int) -> None:
-        self._unpacker = msgpack.Unpacker(
-            raw=False,
-            strict_map_key=False,
-            max_buffer_size=max_frame,
-        )
-        self._unpackb = functools.partial(
-            msgpack.unpackb,
-            raw=False,
-            strict_map_key=False,
-            max_str_len=max_frame,
-            max_bin_len=max_frame,
-            max_array_len=max_frame,
-            max_map_len=max_frame // 2,
-            max_ext_len=max_frame,
-        )
-        self._fed = 0  # bytes fed in all
-        self._boundary = 0  # stream offset just after the last whole value
-        self._head = b""  # first bytes of the value being received, to check its header
-        self._expect = 0  # stream offset before which the pending value cannot be whole (skip unpacking)
-        self._pieces = Pieces()  # a large top-level str/bin/ext arriving in pieces
-        self._size: int | None = None
+    def __init__(self, max_frame: int, pair: Callable[[Any], Any] | None = None) -> None:
+        self._pair = pair  # tagged mode: ``(id, message)`` of a value, or ``NotTagged``
         self._max = max_frame
+        self._lim = _Limits(max_frame)
+        self._buf = bytearray()  # the pending (incomplete) value, from its first byte
+        self._pos = 0  # where the scanner reads the next element header, in ``_buf``
+        self._need = 0  # ``_buf`` must reach this length before scanning resumes
+        self._stack: list[int] = [1]  # elements still to read at each open level
+        self._aside = Pieces()  # a large payload collected aside
+        self._todo = 0  # bytes of that payload still to come
+        self._kind = 0  # its leading byte (str or bin)
+        self._payload: Any = None  # that payload, complete, until the value is
+        self._extra = 0  # bytes received but not in ``_buf`` (the aside payload and its header, minus the marker)
 
     @property
     def buffered(self) -> int:
-        return self._fed - self._boundary + self._pieces.held
+        return len(self._buf) + self._extra
 
     def feed(self, data: bytes) -> list[Any]:
-        pieces = self._pieces
-        if pieces.held:  # inside a large str/bin/ext: collect, join once when whole
-            pieces.append(data)
-            if self._size is None:
-                self._size = declared_size(pieces.head(9))
-                self._refuse_oversize(self._size, data)
-            if self._size is None or pieces.held < self._size:
+        if not self._buf:
+            if len(data) <= self._max:
+                try:  # fast path: most often the chunk is exactly one value
+                    value = self._lim.unpackb(data)
+                except Exception:  # partial, several values, or bad: sorted out below
+                    pass
+                else:
+                    return [value if self._pair is None else self._tagged(value, data, [])]
+            return self._fresh(data, [])
+        if self._todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
+            if len(data) < self._todo:
+                self._aside.append(data)
+                self._todo -= len(data)
+                self._extra += len(data)
                 return []
-            self._size = None
-            data = pieces.join()
-        elif self._fed == self._boundary and data and data[0] in _SIZED:
-            size = declared_size(data[:9])
-            self._refuse_oversize(size, data)
-            if size is None or size - len(data) > _STREAMED:
-                pieces.append(data)
-                self._size = size
-                return []
-        if self._fed == self._boundary and len(data) <= self._max:
-            # Fast path: nothing pending, and most often the chunk is exactly one value.
-            try:
-                return [self._unpackb(data)]
-            except Exception:  # partial, several values, or bad: the Unpacker sorts it out
-                pass
-        unpacker = self._unpacker
-        out: list[Any] = []
-        view: Any = data
+            self._aside.append(data[: self._todo])
+            self._extra += self._todo
+            data = data[self._todo :]
+            self._todo = 0
+            self._payload = self._aside.join()
+        self._buf += data
+        if len(self._buf) < self._need:
+            return []
+        return self._resume([])
+
+    def _fresh(self, data: bytes | memoryview, out: list[Any]) -> list[Any]:
+        """Values of ``data``, which starts on a value boundary; keep an incomplete last one."""
+        size = len(data)
+        if not size:
+            return out
+        unpacker = msgpack.Unpacker(read_size=size, max_buffer_size=max(size, self._max), **self._lim.kwargs)
+        unpacker.feed(data)
+        prev = 0
+        try:
+            for value in unpacker:
+                end = unpacker.tell()
+                if end - prev > self._max:
+                    raise self._too_large(end - prev, data[prev : prev + 64], out)
+                out.append(value if self._pair is None else self._tagged(value, data[prev:end], out))
+                prev = end
+        except ProtocolError:
+            raise
+        except Exception as exc:  # the Unpacker raises several types; all mean bad input
+            raise self._fail(exc, out, data[prev : prev + 64]) from None
+        if prev < size:
+            self._buf = bytearray(data[prev:])
+            self._pos = 0
+            self._stack = [1]
+            return self._resume(out)
+        return out
+
+    def _resume(self, out: list[Any]) -> list[Any]:
+        """Scan the pending value on from ``_pos``; unpack it once whole, then go on with what follows."""
+        buf = self._buf
+        end = len(buf)
+        pos = self._pos
+        stack = self._stack
         while True:
-            room = self._max - (self._fed - self._boundary)
-            if len(view) > room:  # feed only what fits; the rest after unpacking
-                if room <= 0:
-                    raise self._fail(None, out, view)
-                view = memoryview(view)
-                piece, view = view[:room], view[room:]
-            else:
-                piece, view = view, b""
+            if pos > end:  # inside an element whose end is known
+                return self._wait(pos, pos, stack, out)
+            while stack and stack[-1] == 0:
+                stack.pop()
+            if not stack:
+                break  # the value ends at pos
+            if pos == end:
+                return self._wait(pos, pos + 1, stack, out)
+            b = buf[pos]
+            if b <= 0x7F or b >= 0xE0:  # fixint
+                pos += 1
+            elif b <= 0x8F:  # fixmap
+                pos += 1
+                stack[-1] -= 1
+                stack.append(2 * (b & 0x0F))
+                continue
+            elif b <= 0x9F:  # fixarray
+                pos += 1
+                stack[-1] -= 1
+                stack.append(b & 0x0F)
+                continue
+            elif b <= 0xBF:  # fixstr
+                pos += 1 + (b & 0x1F)
+            elif b in _FIXED:
+                pos += _FIXED[b]
+            elif b in _SIZED:
+                width, fixed = _SIZED[b]
+                if pos + 1 + width > end:
+                    return self._wait(pos, pos + 1 + width, stack, out)
+                size = int.from_bytes(buf[pos + 1 : pos + 1 + width], "big")
+                if pos + fixed + size - end > _SPLICE and self._payload is None and b not in _SIZED_EXT:
+                    stack[-1] -= 1
+                    self._stack = stack
+                    return self._set_aside(pos, fixed, size, b, out)
+                pos += fixed + size
+            elif b in _CONTAINERS:
+                width, per = _CONTAINERS[b]
+                if pos + 1 + width > end:
+                    return self._wait(pos, pos + 1 + width, stack, out)
+                stack[-1] -= 1
+                stack.append(per * int.from_bytes(buf[pos + 1 : pos + 1 + width], "big"))
+                pos += 1 + width
+                continue
+            else:  # 0xC1, never used
+                raise self._fail(ValueError("byte 0xc1 is never used"), out, buf[pos : pos + 64])
+            stack[-1] -= 1
+        # The pending value is whole: buf[:pos]. One unpack, then what follows it starts on a boundary.
+        if pos + self._extra > self._max:
+            raise self._too_large(pos + self._extra, buf[:64], out)
+        payload = self._payload
+        with memoryview(buf) as view:
             try:
-                unpacker.feed(piece)
-                self._fed += len(piece)
-                if self._fed >= self._expect:  # else a known-size value is still incomplete
-                    for value in unpacker:
-                        out.append(value)
-                        self._boundary = unpacker.tell()
-            except Exception as exc:  # the Unpacker raises several types; all mean bad input
-                raise self._fail(exc, out, piece) from None
-            pending = self._fed - self._boundary
-            if pending and (pending <= len(piece) or len(self._head) < _HEAD):  # the layout to (re)read
-                self._check_header(piece, out)
-            if not view:
-                return out
+                if payload is None:
+                    value = self._lim.unpackb(view[:pos])
+                else:
+                    text = self._kind not in _BIN
+                    value = self._lim.unpackb(view[:pos], ext_hook=lambda code, data: _swap(code, data, payload, text))
+            except Exception as exc:
+                raise self._fail(exc, out, view[:64]) from None
+            rest = bytes(view[pos:])
+            if self._pair is not None:
+                value = self._tagged(value, bytes(view[:120]), out)
+        out.append(value)
+        self._buf = bytearray()
+        self._pos = self._need = self._extra = 0
+        self._stack = [1]
+        self._payload = None
+        return self._fresh(rest, out)
 
-    def _refuse_oversize(self, size: int | None, near: bytes) -> None:
-        if size is not None and size > self._max:
-            self._pieces.clear()
-            err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), [], near)
-            assert isinstance(err, FrameTooLarge)
-            err.size = size
-            raise err
+    def _wait(self, pos: int, need: int, stack: list[int], out: list[Any]) -> list[Any]:
+        """Stop scanning until ``_buf`` holds ``need`` bytes; refuse a value that cannot fit ``max_frame``."""
+        if need + self._extra > self._max:
+            raise self._too_large(need + self._extra, self._buf[:64], out)
+        self._pos = pos
+        self._need = need
+        self._stack = stack
+        return out
 
-    def _check_header(self, piece: Any, out: list[Any]) -> None:
-        """Read the pending value's layout: where it must end at least, and refuse it now if past ``max_frame``.
+    def _set_aside(self, pos: int, fixed: int, size: int, kind: int, out: list[Any]) -> list[Any]:
+        """Collect the str/bin payload at ``pos`` aside; a marker takes its place in the buffer."""
+        buf = self._buf
+        if pos + fixed + size + self._extra > self._max:
+            raise self._too_large(pos + fixed + size, buf[pos : pos + 64], out)
+        got = buf[pos + fixed :]
+        self._aside.append(got)
+        self._todo = size - len(got)
+        self._kind = kind
+        self._extra = fixed + len(got) - len(_MARKER)
+        del buf[pos:]
+        buf += _MARKER
+        self._pos = self._need = len(buf)
+        return out
 
-        msgpack itself checks a str/bin length only once the payload is whole; and
-        while the value cannot be whole, no unpacking is attempted (each attempt of
-        the Unpacker costs in proportion to what it holds).
-        """
-        pending = self._fed - self._boundary
-        if pending <= len(piece):  # the pending value starts in this piece
-            self._head = bytes(piece[len(piece) - pending :][:_HEAD])
-        elif len(self._head) < _HEAD:
-            self._head += bytes(piece[: _HEAD - len(self._head)])
-        size = needed_size(self._head)
-        self._expect = self._boundary + size if size is not None else 0
-        if size is not None and size > self._max:
-            err = self._fail(ValueError(f"declared size {size} exceeds max_frame"), out, self._head)
-            assert isinstance(err, FrameTooLarge)
-            err.size = size
-            raise err
+    def _tagged(self, value: Any, frame: Any, out: list[Any]) -> Any:
+        """``(id, message)`` of a tagged value, else the ``DecodeError`` (after ``out``) showing its bytes."""
+        assert self._pair is not None
+        try:
+            return self._pair(value)
+        except NotTagged as why:
+            err = not_tagged("msgpack", bytes(frame[:120]), str(why))
+            err.messages = out
+            self._drop()
+            raise err from None
 
-    def _fail(self, exc: Exception | None, out: list[Any], near: Any) -> ProtocolError:
+    def _drop(self) -> None:
+        """Let go of the pending bytes: the decoder is done (it is not fed after it raised)."""
+        self._buf = bytearray()
+        self._aside.clear()
+        self._extra = self._todo = 0
+        self._payload = None
+
+    def _too_large(self, size: int, near: Any, out: list[Any]) -> FrameTooLarge:
+        near = bytes(near[:64])
+        self._drop()
+        err = FrameTooLarge(
+            f"codec 'msgpack': a value of {size}+ bytes exceeds max_frame={self._max}",
+            excerpt=excerpt_of(bytes(near[:64])),
+            size=size,
+            limit=self._max,
+        )
+        err.messages = out
+        return err
+
+    def _fail(self, exc: Exception, out: list[Any], near: Any) -> ProtocolError:
         shown = excerpt_of(bytes(near[:64]))
-        text = str(exc) if exc is not None else ""
-        if exc is None or "exceeds max" in text or isinstance(exc, msgpack.BufferFull):
-            err: ProtocolError = FrameTooLarge(
-                f"codec 'msgpack': a value larger than max_frame={self._max} bytes ({text or 'buffer full'})",
+        self._drop()
+        text = str(exc)
+        err: ProtocolError
+        if "exceeds max" in text or isinstance(exc, msgpack.BufferFull):
+            err = FrameTooLarge(
+                f"codec 'msgpack': a value larger than max_frame={self._max} bytes ({text})",
                 excerpt=shown,
                 limit=self._max,
             )
@@ -244,6 +307,13 @@ class MsgpackDecoder(Decoder[Any]):
             )
         err.messages = out
         return err
+
+
+def _swap(code: int, data: bytes, payload: bytes, text: bool) -> Any:
+    """``ext_hook``: the payload collected aside where its marker stands, any other ext as msgpack gives it."""
+    if code == 0x7F and data == _TOKEN:
+        return payload.decode() if text else payload
+    return msgpack.ExtType(code, data)
 
 
 class MsgpackCodec(Codec[Any]):

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgpack
+import orjson
 
 from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import MAX_ID, TAGGERS, Codec, Decoder
-from .jsonl import JsonlCodec, describe_line, dumps_line, loads_line
+from .ids import NotTagged, json_pair, not_tagged
+from .jsonl import JsonlCodec, JsonlDecoder, describe_line, dumps_line, loads_line
 from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
-from .msgpack import MsgpackCodec
+from .msgpack import MsgpackCodec, MsgpackDecoder
 
 __all__ = [
     "TaggedBytes",
@@ -40,12 +42,6 @@ __all__ = [
 ]
 
 M = TypeVar("M")
-
-_HINT = "Is the child printing logs to stdout (logs belong on stderr), or not running in tagged mode (STDIOBRIDGE_TAGGED=1)?"
-
-
-class NotTagged(ValueError):
-    """A frame that the codec decoded but that is not a tagged frame; says why."""
 
 
 def check_id(ident: object, codec: str) -> int:
@@ -62,25 +58,6 @@ def _pair(item: Any, codec: str) -> tuple[int, Any]:
     except (TypeError, ValueError):
         raise EncodeError(f"codec {codec!r} (tagged) sends (id, message) pairs, got {type(item).__name__}") from None
     return check_id(ident, codec), message
-
-
-def _not_tagged(codec: str, frame: bytes, why: str) -> DecodeError:
-    shown = excerpt_of(frame)
-    return DecodeError(f"codec {codec!r} (tagged): not a tagged frame ({why}): {shown!r}. {_HINT}", excerpt=shown)
-
-
-def _json_pair(value: Any) -> tuple[int, Any]:
-    """``(id, message)`` of a decoded json-kind tagged frame ``[id, message]``; ``NotTagged`` if it is not one."""
-    if type(value) is not list and type(value) is not tuple:
-        raise NotTagged(f"not an array but {type(value).__name__}")
-    if len(value) != 2:
-        raise NotTagged(f"an array of {len(value)} elements, not 2")
-    ident = value[0]
-    if type(ident) is not int:
-        raise NotTagged(f"the id is {type(ident).__name__} {ident!r}, not an integer")
-    if not 0 < ident <= MAX_ID:
-        raise NotTagged(f"the id {ident} is outside 1 .. {MAX_ID}")
-    return ident, value[1]
 
 
 def _text_pair(text: str) -> tuple[int, str]:
@@ -135,7 +112,7 @@ class _PairDecoder(Decoder[tuple[int, M]], Generic[M]):
             try:
                 out.append(self._parse(m))
             except NotTagged as why:
-                err = _not_tagged(self._name, self._excerpt(m), str(why))
+                err = not_tagged(self._name, self._excerpt(m), str(why))
                 err.messages = out
                 raise err from None
         return out
@@ -172,7 +149,7 @@ class TaggedJson(TaggedCodec[M]):
         return self.codec.encode([ident, inner])  # type: ignore[arg-type]
 
     def decoder(self) -> Decoder[tuple[int, M]]:
-        return _PairDecoder(self.codec.decoder(), _json_pair, self.codec.name, self._excerpt)
+        return _PairDecoder(self.codec.decoder(), json_pair, self.codec.name, self._excerpt)
 
 
 class TaggedText(TaggedCodec[str]):
@@ -238,7 +215,12 @@ class TaggedLinesCodec(TaggedCodec[str]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, str]) -> bytes:
-        ident, text = _pair(message, "lines")
+        try:
+            ident, text = message
+        except (TypeError, ValueError):
+            _pair(message, "lines")  # raises, wording the error
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "lines")
         frame = b"%d " % ident + self.codec.encode(text)
         if len(frame) - 1 > self.max_frame:
             raise EncodeError(
@@ -261,7 +243,7 @@ class TaggedLinesCodec(TaggedCodec[str]):
 
         def describe(line: bytes, exc: Exception) -> DecodeError:
             if isinstance(exc, NotTagged):
-                return _not_tagged("lines", line, str(exc))
+                return not_tagged("lines", line, str(exc))
             return self.codec.describe_error(exc.object if isinstance(exc, UnicodeDecodeError) else line, exc)
 
         return LineDecoder(self.max_frame, convert, describe)
@@ -276,19 +258,27 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, Any]) -> bytes:
-        ident, inner = _pair(message, "jsonl")
+        try:
+            ident, inner = message
+        except (TypeError, ValueError):
+            _pair(message, "jsonl")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "jsonl")
         return dumps_line([ident, inner], type(inner).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
-        def convert(line: bytes) -> tuple[int, Any]:
-            return _json_pair(loads_line(line))
+        def exact(line: bytes) -> tuple[int, Any]:
+            return json_pair(loads_line(line))
+
+        def fast(line: bytes) -> tuple[int, Any]:
+            return json_pair(orjson.loads(line))
 
         def describe(line: bytes, exc: Exception) -> DecodeError:
             if isinstance(exc, NotTagged):
-                return _not_tagged("jsonl", line, str(exc))
+                return not_tagged("jsonl", line, str(exc))
             return describe_line(line, exc)
 
-        return LineDecoder(self.max_frame, convert, describe)
+        return JsonlDecoder(self.max_frame, exact, fast, describe)
 
 
 class TaggedLenPrefixCodec(TaggedCodec[bytes]):
@@ -304,7 +294,12 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
         self._tag = struct.Struct(order + "I")
 
     def encode(self, message: tuple[int, bytes]) -> bytes:
-        ident, payload = _pair(message, "lenprefix")
+        try:
+            ident, payload = message
+        except (TypeError, ValueError):
+            _pair(message, "lenprefix")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "lenprefix")
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(payload).__name__}")
         size = 4 + (len(payload) if not isinstance(payload, memoryview) else payload.nbytes)
@@ -325,7 +320,12 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
         super().__init__(codec)
 
     def encode(self, message: tuple[int, Any]) -> bytes:
-        ident, inner = _pair(message, "msgpack")
+        try:
+            ident, inner = message
+        except (TypeError, ValueError):
+            _pair(message, "msgpack")
+        if type(ident) is not int or not 0 < ident <= MAX_ID:
+            check_id(ident, "msgpack")
         try:
             data: bytes = msgpack.packb([ident, inner], use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -335,7 +335,7 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
         return data
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
-        return _PairDecoder(self.codec.decoder(), _json_pair, "msgpack", self._excerpt)
+        return MsgpackDecoder(self.max_frame, json_pair)
 
 
 TAGGERS.update(
