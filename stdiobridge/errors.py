@@ -31,9 +31,17 @@ class BridgeError(Exception):
     """Base class of every error raised by stdiobridge.
 
     ``results``: for a failed ``call_many``, the responses received before the failure.
+    Errors raised by the scale-out faces also name where in the input they happened:
+    ``batch_index``, ``first_event`` and ``size`` of the batch, ``event_index`` of the
+    event, and ``in_flight`` (what became of the other batches in flight).
     """
 
     results: Sequence[Any] = ()
+    batch_index: int | None = None
+    first_event: int | None = None
+    size: int | None = None
+    event_index: int | None = None
+    in_flight: Sequence[Any] = ()
 
 
 class ConfigError(BridgeError, ValueError):

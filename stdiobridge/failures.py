@@ -57,7 +57,8 @@ def timeout_error(
     else:
         hint = (
             f"no byte of {which} had arrived: is the child flushing stdout after each response? "
-            "(C stdio, Go's bufio, Racket and Python buffer a piped stdout)"
+            "(C stdio, Go's bufio, Racket and Python buffer a piped stdout) Does it read the same framing "
+            "(codec and its options, e.g. the lenprefix width)?"
         )
     fate = (
         "The child was kept; its late answer will be dropped (tagged mode)."
@@ -74,8 +75,9 @@ def timeout_error(
 def exit_error(proc: _Child, code: int | None, when: str, partial: bytes, tail: str) -> ChildExited:
     """The child exited (or closed stdout) ``when`` (e.g. 'before answering')."""
     part = f"; {len(partial)}+ bytes of a response had arrived: {partial!r}" if partial else ""
+    what = describe_exit(code) if code is not None else "closed its stdout (it was still running, and was killed)"
     return ChildExited(
-        f"{label(proc)} {describe_exit(code)} {when}{part}{tail_note(tail)}",
+        f"{label(proc)} {what} {when}{part}{tail_note(tail)}",
         returncode=code,
         stderr_tail=tail,
         partial=partial,
@@ -91,7 +93,8 @@ def stopped(err: ProtocolError, proc: _Child) -> ProtocolError:
 def extra_output_error(data: bytes) -> ProtocolError:
     return ProtocolError(
         "the child sent more responses than requests (or answered before reading a whole request): "
-        f"{excerpt_of(data)!r}",
+        f"{excerpt_of(data)!r}. Is it printing logs to stdout? Logs belong on stderr. Without request ids "
+        "(tagged=True) nobody can tell which frame answers which request, so none was delivered",
         excerpt=excerpt_of(data),
     )
 
@@ -99,7 +102,7 @@ def extra_output_error(data: bytes) -> ProtocolError:
 def unsolicited_output_error(proc: _Child, data: bytes) -> ProtocolError:
     return ProtocolError(
         f"{label(proc)} wrote {len(data)}+ bytes to stdout that no request asked for: "
-        f"{excerpt_of(data)!r}. Is it printing logs to stdout, or answering twice? "
+        f"{excerpt_of(data)!r}. Is it printing logs to stdout (logs belong on stderr), or answering twice? "
         "The request was not sent; the child was stopped.",
         excerpt=excerpt_of(data),
     )

@@ -39,3 +39,22 @@ def zombies_of(parent: int) -> list[int]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def is_watchdog(pid: int) -> bool:
+    """True for stdiobridge's per-host watchdog (``python -I -S .../stdiobridge/proctree.py``)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return any(arg.endswith(b"stdiobridge/proctree.py") for arg in argv)
+
+
+def children_of(parent: int) -> list[int]:
+    """The living children of ``parent`` but stdiobridge's watchdog."""
+    return [
+        pid
+        for pid, row in proc_table().items()
+        if row.ppid == parent and row.state not in ("Z", "X") and not is_watchdog(pid)
+    ]

@@ -36,7 +36,6 @@ from stdiobridge.aws_lambda import (
     make_handler,
     settings_from_environment,
 )
-from stdiobridge.process import proc_table
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -47,6 +46,8 @@ CODECS = ["lines", "jsonl", "lenprefix", "msgpack"]
 
 sys.path.insert(0, str(REPO / "tools"))
 import rie  # noqa: E402  (tools/ is not a package: it is never shipped)
+
+from helpers import children_of  # noqa: E402
 
 
 class FakeContext:
@@ -374,7 +375,7 @@ def test_init_spawns_once_and_200_warm_invocations_reuse_one_child() -> None:
             request_ids.add(body["answer"]["context"]["aws_request_id"])
         assert pids == {first["pid"]} and runtimes == {first["runtime_pid"]} and len(request_ids) == 199
         assert ok(em, {"n": 200})["spawns"] == 1
-        runtime_children = [p for p, row in proc_table().items() if row.ppid == first["runtime_pid"]]
+        runtime_children = children_of(first["runtime_pid"])
         assert runtime_children == [first["pid"]]
 
 
@@ -485,7 +486,7 @@ def test_environment_configured_handler(tmp_path: Path, how: str) -> None:
             assert body["event"] == {"n": n} and body["context"]["function_name"] == "stdiobridge-test"
             runtime = em.runtime_pid()
             assert runtime is not None
-            children |= {p for p, row in proc_table().items() if row.ppid == runtime}
+            children |= set(children_of(runtime))
         assert len(children) == 1
         (only,) = children
         assert os.readlink(f"/proc/{only}/exe") == str(tmp_path / "bin" / "echo")
@@ -572,7 +573,7 @@ def test_bundle_is_self_contained(tmp_path: Path) -> None:
         native = {p for p in mapped if re.search(r"/(orjson|_cmsgpack)[^/]*\.so$", p)}
         assert native and all(p.startswith(str(task)) for p in native), native
         assert not any(p.startswith(str(REPO / ".venv")) for p in mapped)
-        kids = [p for p, row in proc_table().items() if row.ppid == runtime]
+        kids = children_of(runtime)
         assert len(kids) == 1 and os.readlink(f"/proc/{kids[0]}/exe").startswith(str(task / "app"))
         os.kill(kids[0], signal.SIGKILL)  # and a dead Racket child is replaced from the bundle too
         assert gone(kids[0])

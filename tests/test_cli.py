@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 GO = ROOT / "build" / "children"
 
@@ -259,11 +257,6 @@ def test_codecs_marks_a_broken_plugin_and_one_that_shadows_a_built_in(tmp_path: 
     assert "BROKEN" not in rows["rot13-lines"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the wording is the codecs branch's (commit 7b1fb25, lenprefix names a text prefix as a log line): "
-    "remove this marker when it is merged",
-)
 def test_a_log_line_on_lenprefix_shows_the_text_and_where_logs_belong() -> None:
     """Not only `FrameTooLarge ... 1229868367 bytes`: the excerpt, and that logs belong on stderr."""
     error = one_error_line(cli("run", "--codec", "lenprefix", "--", *ODD, "lenprefix-log", stdin="hello\n"))

@@ -104,10 +104,6 @@ def test_import_stdiobridge_loads_neither_asyncio_nor_the_pools_nor_the_plugin_r
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stdiobridge/config.py builds _SCHEMA['codec']'s text with available_codecs() at import (the lead's file)",
-)
 def test_one_bridge_does_not_load_importlib_metadata() -> None:
     """The plugin registry's importlib.metadata (~15 ms) loads only when a plugin codec is asked for."""
     assert (
@@ -124,10 +120,6 @@ def test_a_missing_scaleout_engine_names_the_extra() -> None:
     require_extra("dask")  # installed by the dev extra: no error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stdiobridge/scaleout/ray.py must call require_extra('ray') before `import ray` (the scaleout helper's file)",
-)
 def test_importing_the_ray_face_without_ray_names_the_extra() -> None:
     code = "import sys; sys.modules['ray'] = None\nimport stdiobridge.scaleout.ray"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

@@ -47,25 +47,23 @@ class BatchFate:
 
 def annotate(err: BridgeError, *, batch_index: int, first_event: int, size: int, event_index: int) -> BridgeError:
     """Name the batch and the event in ``err``'s message and attributes (once; picklable)."""
-    if getattr(err, "batch_index", None) is None:
+    if err.batch_index is None:
         where = f"batch {batch_index} (events {first_event}..{first_event + size - 1}), event {event_index}"
         if err.args and isinstance(err.args[0], str):
             err.args = (f"{where}: {err.args[0]}", *err.args[1:])
         else:
             err.args = (where, *err.args)
-    err.batch_index = batch_index  # type: ignore[attr-defined]
-    err.first_event = first_event  # type: ignore[attr-defined]
-    err.size = size  # type: ignore[attr-defined]
-    err.event_index = event_index  # type: ignore[attr-defined]
-    if not hasattr(err, "in_flight"):
-        err.in_flight = ()  # type: ignore[attr-defined]
+    err.batch_index = batch_index
+    err.first_event = first_event
+    err.size = size
+    err.event_index = event_index
     return err
 
 
 def settle(err: BridgeError, results: Sequence[Any], in_flight: Sequence[BatchFate]) -> BridgeError:
     """Set the caller-side parts of a face's error: ``results`` and ``in_flight``."""
     err.results = list(results)
-    err.in_flight = tuple(in_flight)  # type: ignore[attr-defined]
+    err.in_flight = tuple(in_flight)
     return err
 
 

@@ -36,9 +36,15 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from distributed import Client, Future, WorkerPlugin, get_worker
-from distributed.scheduler import KilledWorker
-from distributed.worker import Worker
+from . import require_extra
+
+try:
+    from distributed import Client, Future, WorkerPlugin, get_worker
+    from distributed.scheduler import KilledWorker
+    from distributed.worker import Worker
+except ImportError:  # say which extra to install, not only "No module named 'distributed'"
+    require_extra("dask")
+    raise
 
 from ..bridge import Bridge
 from ..errors import BridgeClosed, BridgeError

@@ -41,8 +41,14 @@ from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import ray
-from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError, RayTaskError
+from . import require_extra
+
+try:
+    import ray
+    from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError, RayTaskError
+except ImportError:  # say which extra to install, not only "No module named 'ray'"
+    require_extra("ray")
+    raise
 
 from ..errors import BridgeClosed, BridgeError, ConfigError, SpawnError
 from ..spec import BridgeSpec

@@ -302,10 +302,6 @@ class LspCodec(Codec[Any]):
         self.content_type = content_type
         self._extra = b"" if content_type is None else b"Content-Type: " + content_type.encode("ascii") + b"\r\n"
 
-    def options(self) -> dict[str, Any]:
-        extra = {} if self.content_type is None else {"content_type": self.content_type}
-        return {**super().options(), **extra}
-
     def encode(self, message: Any) -> bytes:
         try:
             body = orjson.dumps(message)

@@ -252,4 +252,4 @@ def test_codec_instance_and_repr() -> None:
     assert isinstance(codec, LspCodec)
     assert repr(codec) == "<LspCodec 'lsp' max_frame=1024, content_type='application/json'>"
     assert codec.options() == {"max_frame": 1024, "content_type": "application/json"}
-    assert sb.get_codec("lsp").options() == {"max_frame": 64 * 1024 * 1024}
+    assert sb.get_codec("lsp").options() == {"max_frame": 64 * 1024 * 1024, "content_type": None}

@@ -59,6 +59,6 @@ def test_option_errors_are_config_errors_naming_the_option() -> None:
 def test_options_round_trip_through_a_pickled_bridge_spec() -> None:
     codec = sb.get_codec("lsp", max_frame=4096, content_type="application/vscode-jsonrpc; charset=utf-8")
     spec = pickle.loads(pickle.dumps(sb.BridgeSpec.of(["true"], codec=codec)))
-    assert spec.codec == {"name": "lsp", "max_frame": 4096, "content_type": "application/vscode-jsonrpc; charset=utf-8"}
+    assert spec.codec == codec and type(spec.codec) is type(codec)  # the exact codec, options and all
     rebuilt = sb.get_codec(spec.codec)
     assert rebuilt.encode([1]) == codec.encode([1])
