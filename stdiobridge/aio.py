@@ -358,7 +358,7 @@ class AsyncBridge(Front):
     async def _record_end(self, child: _Child) -> None:
         proc = child.proc
         await asyncio.to_thread(proc.wait_exit, 0.2)
-        tail = await asyncio.to_thread(proc.stderr_tail, 0.2)
+        tail = await asyncio.to_thread(proc.stderr_tail, 0.2 if proc.returncode is not None else 0.0)
         idle = child.ex.idle and child.ex.state is ChildState.READY
         self._resolve(child.ex.child_exited(proc.returncode, tail))
         if idle and not self._closed:

@@ -194,7 +194,22 @@ class Bridge(Front):
         frames = encode_frames(self._wire, messages, self._ids)
         if not frames:
             return []
-        return self._run(frames, limit, entered, rolling=True)
+        results = self._run(frames, limit, entered, rolling=True)
+        if self._ids is None:
+            self._check_after_batch()
+        return results
+
+    def _check_after_batch(self) -> None:
+        """Without ids, a batch's answers are only as good as the count: frames already waiting beyond it
+        (a double answer, a log line) mean some were shifted, so raise rather than hand them out."""
+        if not self._turn.acquire(blocking=False):
+            return  # another caller has the pipes: its own check covers this
+        try:
+            child = self._child
+            if child is not None and child.ex.idle and child.poll(0):
+                self._idle_event(child)
+        finally:
+            self._turn.release()
 
     # -- the machinery
 
@@ -313,10 +328,14 @@ class Bridge(Front):
         ex = child.ex
         if ex.state is ChildState.DEAD:
             return
-        deadline = ex.next_deadline()
-        grace = _EXIT_GRACE if deadline is None else max(0.0, min(_EXIT_GRACE, deadline - time.monotonic()))
-        child.proc.wait_exit(grace)
-        ex.child_exited(child.proc.returncode, child.proc.stderr_tail(0.2))
+        proc = child.proc
+        grace = 0.0
+        if not ex.idle:  # someone waits: its error says how the child ended (within its deadline)
+            deadline = ex.next_deadline()
+            grace = _EXIT_GRACE if deadline is None else max(0.0, min(_EXIT_GRACE, deadline - time.monotonic()))
+            proc.wait_exit(grace)
+        ended = proc.returncode is not None  # then its last stderr lines are on their way: wait for them a little
+        ex.child_exited(proc.returncode, proc.stderr_tail(grace if ended else 0.0))
 
     def _drive(self, child: _Child, call: Call, lock: _StateLock | None) -> None:
         """Write and read until ``call`` is done. ``lock``: held around every exchange step (tagged)."""
@@ -426,6 +445,8 @@ class Bridge(Front):
             self._sup.plan_recycle()
             retire(child.proc, self.spec.close_timeout, self.spec.terminate_timeout)  # never blocks the caller
         else:
+            if ex.failure is not None:
+                self._sup.child_lost(str(ex.failure).split("\n", 1)[0])
             child.proc.reap(_REAP_WAIT)
 
     # -- tagged: several threads, one driver at a time

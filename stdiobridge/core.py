@@ -93,7 +93,7 @@ class Supervisor:
         while window and now - window[0] >= self.restart_window:
             window.popleft()
         if len(window) >= self.max_restarts:
-            retry_in = self.restart_window - (now - window[0])
+            retry_in = self.restart_window - (now - window[0]) if window else self.restart_window
             return (
                 f"restart limit reached: {len(window)} restarts within {self.restart_window:g} s "
                 f"(max_restarts={self.max_restarts}); calls fail fast for another {retry_in:.1f} s; "

@@ -37,11 +37,13 @@ class BridgeError(Exception):
     """
 
     results: Sequence[Any] = ()
-    batch_index: int | None = None
-    first_event: int | None = None
-    size: int | None = None
-    event_index: int | None = None
-    in_flight: Sequence[Any] = ()
+    # Set by the scale-out faces only; declared without a class value so that an engine's wrapper
+    # (Ray's RayTaskError) still forwards them to the error it wraps.
+    batch_index: int | None
+    first_event: int | None
+    size: int | None
+    event_index: int | None
+    in_flight: Sequence[Any]
 
 
 class ConfigError(BridgeError, ValueError):

@@ -385,6 +385,8 @@ class Exchange:
                 if not fifo and not self._unsent
                 else extra_output_error(data)
             )
+            for call in self._live_calls():  # answers already paired may be shifted too: hand none of them out
+                call.results = [_MISSING] * len(call.results)
             return self._break(error)
         if not fifo[0].whole:
             return self._break(

@@ -151,6 +151,8 @@ class BridgePool(_Pool[Bridge]):
         def work(i: int) -> None:
             bridge = self.bridges[i]
             while True:
+                if bridge.refusing is not None and any(b.refusing is None for b in self.bridges):
+                    return  # it would fail every request at once: leave them to the members that can serve
                 with take:
                     start = next(starts, None)
                 if start is None:

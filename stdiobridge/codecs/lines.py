@@ -100,9 +100,10 @@ class LinesCodec(Codec[str]):
         try:
             info = _pycodecs.lookup(encoding)
             _pycodecs.lookup_error(errors)
-        except LookupError as exc:
-            raise ConfigError(f"codec 'lines': {exc}") from None
-        if "\n\r".encode(info.name) != b"\n\r":
+            line_ends = "\n\r".encode(info.name)
+        except LookupError as exc:  # unknown, or not a text encoding ('hex')
+            raise ConfigError(f"codec 'lines': option 'encoding': {exc}") from None
+        if line_ends != b"\n\r":
             raise ConfigError(
                 f"codec 'lines': option 'encoding' must encode LF and CR as single bytes "
                 f"(UTF-8, Latin-1, ASCII, ...); {encoding!r} does not"

@@ -47,7 +47,7 @@ class BatchFate:
 
 def annotate(err: BridgeError, *, batch_index: int, first_event: int, size: int, event_index: int) -> BridgeError:
     """Name the batch and the event in ``err``'s message and attributes (once; picklable)."""
-    if err.batch_index is None:
+    if getattr(err, "batch_index", None) is None:
         where = f"batch {batch_index} (events {first_event}..{first_event + size - 1}), event {event_index}"
         if err.args and isinstance(err.args[0], str):
             err.args = (f"{where}: {err.args[0]}", *err.args[1:])
@@ -57,6 +57,8 @@ def annotate(err: BridgeError, *, batch_index: int, first_event: int, size: int,
     err.first_event = first_event
     err.size = size
     err.event_index = event_index
+    if not hasattr(err, "in_flight"):
+        err.in_flight = ()
     return err
 
 

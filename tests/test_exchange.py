@@ -1,0 +1,288 @@
+"""The exchange alone: bytes in, a fake clock, no processes and no sleeps.
+
+Each test drives ``Exchange`` the way a front end does (``submit``, ``outgoing``,
+``wrote``, ``received``, ``expire``, ``abandon``, ``child_exited``) and checks who
+gets which answer, and what becomes of the child.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import stdiobridge as sb
+from stdiobridge.exchange import NOT_DELIVERED, Call, ChildState, Exchange, RequestIds, encode_frames
+
+
+class FakeChild:
+    def __init__(self) -> None:
+        self.argv = ["/bin/fake"]
+        self.pid = 4242
+
+    def stderr_tail(self, wait: float = 0.0) -> str:
+        return "fake stderr"
+
+
+def make(codec: str = "lines", *, tagged: bool = False, **options: Any) -> tuple[Exchange, sb.Codec[Any]]:
+    base = sb.get_codec(codec)
+    wire = base.tagged() if tagged else base
+    return Exchange(wire, FakeChild(), tagged=tagged, **options), wire
+
+
+def send(
+    ex: Exchange,
+    wire: sb.Codec[Any],
+    messages: list[Any],
+    *,
+    now: float = 0.0,
+    limit: float | None = None,
+    ids: RequestIds | None = None,
+    rolling: bool = False,
+) -> Call:
+    call = ex.submit(encode_frames(wire, messages, ids), now=now, limit=limit, rolling=rolling)
+    flush(ex)
+    return call
+
+
+def flush(ex: Exchange) -> bytes:
+    """Write everything due, as a pipe that takes it all would."""
+    out = b""
+    while True:
+        chunks = ex.outgoing()
+        if not chunks:
+            return out
+        data = b"".join(bytes(c) for c in chunks)
+        ex.wrote(len(data))
+        out += data
+
+
+def test_answers_pair_in_order_and_the_child_stays_ready() -> None:
+    ex, wire = make()
+    call = send(ex, wire, ["a", "b"], limit=5)
+    assert ex.received(b"a\nb", 1.0) == []
+    assert ex.received(b"\n", 1.0) == [call]
+    assert call.results == ["a", "b"] and call.error is None
+    assert ex.state is ChildState.READY and ex.idle
+
+
+def test_a_frame_nobody_asked_for_breaks_the_child() -> None:
+    ex, _ = make()
+    assert ex.received(b"INFO starting\n", 0.0) == []
+    assert ex.state is ChildState.BROKEN
+    assert isinstance(ex.failure, sb.ProtocolError) and "no request asked for" in str(ex.failure)
+
+
+def test_two_frames_for_one_request_fail_it_rather_than_guess() -> None:
+    ex, wire = make()
+    call = send(ex, wire, ["x"])
+    ex.received(b"log line\nx\n", 0.0)
+    assert isinstance(call.error, sb.ProtocolError) and ex.state is ChildState.BROKEN
+
+
+def test_an_answer_before_the_whole_request_was_written_is_a_protocol_error() -> None:
+    ex, wire = make()
+    call = ex.submit(encode_frames(wire, ["abcdef"], None), now=0.0)
+    ex.wrote(3)
+    ex.received(b"abc\n", 0.0)
+    assert isinstance(call.error, sb.ProtocolError) and "before the whole request" in str(call.error)
+
+
+def test_untagged_timeout_fails_everyone_and_breaks_the_child() -> None:
+    ex, wire = make()
+    first = send(ex, wire, ["a"], now=0.0, limit=1.0)
+    second = send(ex, wire, ["b"], now=0.5, limit=10.0)
+    assert ex.next_deadline() == 1.0
+    assert ex.expire(0.99) == []
+    ended = ex.expire(1.0)
+    assert first in ended and second in ended
+    assert isinstance(first.error, sb.CallTimeout) and "stopped" in str(first.error)
+    assert isinstance(second.error, sb.ChildExited) and "may or may not have been processed" in str(second.error)
+    assert ex.state is ChildState.BROKEN
+
+
+def test_untagged_call_left_after_its_first_byte_breaks_the_child() -> None:
+    ex, wire = make()
+    call = send(ex, wire, ["a"])
+    ex.abandon(call, KeyboardInterrupt())
+    assert ex.state is ChildState.BROKEN
+    assert isinstance(call.error, KeyboardInterrupt)
+
+
+def test_untagged_call_left_before_anything_was_written_is_withdrawn() -> None:
+    ex, wire = make()
+    call = ex.submit(encode_frames(wire, ["a"], None), now=0.0)
+    ex.abandon(call, KeyboardInterrupt())
+    assert ex.state is ChildState.READY and ex.idle and ex.outgoing() == []
+
+
+def test_a_reader_that_goes_on_consumes_a_cancelled_callers_answer_in_its_slot() -> None:
+    ex, wire = make()
+    gone = send(ex, wire, ["a"])
+    kept = send(ex, wire, ["b"])
+    ex.abandon(gone, KeyboardInterrupt(), reader_continues=True)
+    assert ex.state is ChildState.READY
+    assert ex.received(b"a\nb\n", 0.0) == [kept]
+    assert kept.results == ["b"] and ex.stats.late == 1
+
+
+def test_a_partly_written_request_is_finished_after_its_caller_left() -> None:
+    ex, wire = make("lenprefix", tagged=True)
+    ids = RequestIds()
+    call = ex.submit(encode_frames(wire, [b"x" * 100], ids), now=0.0)
+    ex.wrote(10)
+    ex.abandon(call, TimeoutError())
+    assert ex.state is ChildState.READY
+    rest = flush(ex)
+    assert len(rest) == 4 + 4 + 100 - 10  # the frame is completed: the stream stays whole
+
+
+def test_rolling_deadline_restarts_with_each_answer() -> None:
+    ex, wire = make()
+    call = send(ex, wire, ["a", "b", "c"], now=0.0, limit=1.0, rolling=True)
+    ex.received(b"a\n", 0.9)
+    assert ex.expire(1.5) == [] and ex.next_deadline() == pytest.approx(1.9)
+    ex.received(b"b\nc\n", 1.8)
+    assert call.results == ["a", "b", "c"]
+
+
+def test_startup_limit_applies_until_the_first_answer() -> None:
+    ex, wire = make(limit=2.0, startup_limit=30.0)
+    assert ex.default_limit() == 30.0
+    send(ex, wire, ["a"])
+    ex.received(b"a\n", 0.0)
+    assert ex.default_limit() == 2.0
+
+
+def test_max_calls_drains_the_child() -> None:
+    ex, wire = make(max_calls=2)
+    send(ex, wire, ["a", "b"])
+    assert ex.state is ChildState.DRAINING and not ex.idle
+    ex.received(b"a\nb\n", 0.0)
+    assert ex.idle
+
+
+def test_a_broken_pipe_ends_undelivered_calls_with_not_delivered() -> None:
+    ex, wire = make()
+    call = ex.submit(encode_frames(wire, ["a"], None), now=0.0)
+    assert ex.broken_pipe() == [call]
+    assert call.error is NOT_DELIVERED and ex.state is ChildState.BROKEN
+
+
+def test_death_fails_the_calls_with_the_partial_answer() -> None:
+    ex, wire = make()
+    call = send(ex, wire, ["hello"])
+    ex.received(b"hel", 0.0)
+    ex.child_exited(3, "panic: oops")
+    assert isinstance(call.error, sb.ChildExited)
+    assert call.error.returncode == 3 and call.error.partial == b"hel" and "panic: oops" in str(call.error)
+    assert ex.state is ChildState.DEAD
+
+
+def test_a_window_of_max_pending_requests() -> None:
+    ex, wire = make(max_pending=2)
+    ex.submit(encode_frames(wire, ["a", "b", "c"], None), now=0.0)
+    assert flush(ex) == b"a\nb\n"
+    ex.received(b"a\n", 0.0)
+    assert flush(ex) == b"c\n"
+
+
+# -- tagged
+
+
+def test_tagged_answers_in_any_order() -> None:
+    ex, wire = make("jsonl", tagged=True)
+    ids = RequestIds()
+    one = send(ex, wire, [{"n": 1}], ids=ids)
+    two = send(ex, wire, [{"n": 2}], ids=ids)
+    (id1,), (id2,) = [r.id for r in one.requests], [r.id for r in two.requests]
+    assert ex.received(wire.encode((id2, "second")), 0.0) == [two]
+    assert ex.received(wire.encode((id1, "first")), 0.0) == [one]
+    assert one.results == ["first"] and two.results == ["second"]
+
+
+def test_tagged_late_answer_is_dropped_and_counted_and_the_child_kept() -> None:
+    ex, wire = make("msgpack", tagged=True)
+    ids = RequestIds()
+    call = send(ex, wire, ["slow"], now=0.0, limit=1.0, ids=ids)
+    rid = call.requests[0].id
+    assert ex.expire(1.0) == [call] and isinstance(call.error, sb.CallTimeout) and "kept" in str(call.error)
+    assert ex.state is ChildState.READY
+    assert ex.received(wire.encode((rid, "late")), 2.0) == []
+    assert ex.stats.late == 1 and ex.state is ChildState.READY and ex.idle
+
+
+@pytest.mark.parametrize("codec", ["lines", "jsonl", "lenprefix", "msgpack"])
+def test_tagged_unknown_id_is_a_protocol_error(codec: str) -> None:
+    ex, wire = make(codec, tagged=True)
+    call = send(ex, wire, [b"x" if codec == "lenprefix" else "x"], ids=RequestIds())
+    stray = wire.encode((12345, b"x" if codec == "lenprefix" else "x"))
+    ex.received(stray, 0.0)
+    assert isinstance(call.error, sb.ProtocolError) and ex.state is ChildState.BROKEN
+
+
+@pytest.mark.parametrize(
+    ("codec", "stray"),
+    [("lines", b"INFO starting\n"), ("jsonl", b'{"log": 1}\n'), ("msgpack", b"d"), ("lenprefix", b"\x00\x00\x00\x01x")],
+)
+@pytest.mark.parametrize("together", [True, False])
+def test_tagged_stray_output_never_becomes_an_answer(codec: str, stray: bytes, together: bool) -> None:
+    ex, wire = make(codec, tagged=True)
+    message: Any = b"m" if codec == "lenprefix" else "m"
+    call = send(ex, wire, [message], ids=RequestIds())
+    answer = wire.encode((call.requests[0].id, message))
+    if together:
+        ex.received(stray + answer, 0.0)
+    else:
+        ex.received(stray, 0.0)
+        ex.received(answer, 0.0)
+    assert call.error is not None and isinstance(call.error, sb.ProtocolError)
+    assert call.answers_so_far() == []  # the answer itself was never handed over
+
+
+def test_abandoned_ids_up_to_max_pending_mean_a_stuck_child() -> None:
+    ex, wire = make("jsonl", tagged=True, max_pending=3)
+    ids = RequestIds()
+    for _ in range(3):
+        call = send(ex, wire, ["x"], now=0.0, limit=1.0, ids=ids)
+        ex.expire(5.0)
+        assert isinstance(call.error, sb.CallTimeout)
+    assert ex.state is ChildState.BROKEN and "stuck" in str(ex.failure)
+
+
+def test_request_ids_are_unique_nonzero_and_look_random() -> None:
+    ids = RequestIds()
+    seen = [next(ids) for _ in range(100_000)]
+    assert len(set(seen)) == len(seen) and 0 not in seen and max(seen) < 2**32
+    assert seen[:3] != [1, 2, 3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    cuts=st.lists(st.integers(1, 50), min_size=1, max_size=20),
+    codec=st.sampled_from(["lines", "jsonl", "lenprefix", "msgpack"]),
+)
+def test_out_of_order_answers_in_any_chunking_reach_their_callers(
+    n: int, seed: int, cuts: list[int], codec: str
+) -> None:
+    ex, wire = make(codec, tagged=True)
+    ids = RequestIds()
+    messages = [f"m{i}".encode() if codec == "lenprefix" else f"m{i}" for i in range(n)]
+    calls = [send(ex, wire, [m], ids=ids) for m in messages]
+    answers = [(c.requests[0].id, m) for c, m in zip(calls, messages, strict=True)]
+    random.Random(seed).shuffle(answers)
+    stream = b"".join(wire.encode(a) for a in answers)
+    pos = 0
+    i = 0
+    while pos < len(stream):
+        step = cuts[i % len(cuts)]
+        ex.received(stream[pos : pos + step], 0.0)
+        pos += step
+        i += 1
+    assert [c.results for c in calls] == [[m] for m in messages]
+    assert ex.state is ChildState.READY and ex.idle
