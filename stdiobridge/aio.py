@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import BridgeClosed, BridgeError, ChildExited
+from .errors import BridgeClosed, BridgeError, ChildExited, ProtocolError
 from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
 from .front import Front
@@ -68,6 +68,7 @@ class AsyncBridge(Front):
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._spawning: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
 
     # -- public state
 
@@ -227,6 +228,10 @@ class AsyncBridge(Front):
         while True:
             if self._closed:
                 raise BridgeClosed(f"{self!r} is closed")
+            if self._unheard is not None:
+                failure, self._unheard = self._unheard, None
+                self._count(0, failure)
+                raise failure
             child = self._child
             if child is not None and child.ex.state is ChildState.READY and not child.gone:
                 if child.loop is not loop:
@@ -374,6 +379,8 @@ class AsyncBridge(Front):
         ex = child.ex
         state = ex.state
         if state is ChildState.BROKEN:
+            if isinstance(ex.failure, ProtocolError) and not ex.failure_heard:
+                self._unheard = ex.failure  # nobody was waiting: the next caller hears of it
             if not child.gone:
                 child.gone = True
                 self._unwatch(child)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import BridgeClosed, BridgeError, CallTimeout, ChildExited
+from .errors import BridgeClosed, BridgeError, CallTimeout, ChildExited, ProtocolError
 from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
 from .front import Front
@@ -69,6 +69,7 @@ class Bridge(Front):
         self._owner = 0  # the thread holding ``_turn``: a signal handler in it must not wait for it
         self._state = _StateLock()  # tagged: guards the exchange; waiting callers sleep on it
         self._child: _Child | None = None
+        self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
 
     # -- public state
 
@@ -280,6 +281,10 @@ class Bridge(Front):
         """The child to send to (started if need be), checked for a death or output while it was idle."""
         if self._closed:
             raise BridgeClosed(f"{self!r} is closed")
+        if self._unheard is not None:
+            failure, self._unheard = self._unheard, None
+            self._count(0, failure)
+            raise failure
         child = self._child
         if child is not None and child.ex.idle and child.poll(0):
             self._idle_event(child)  # stdout readable or the child exited while nobody was calling
@@ -447,6 +452,8 @@ class Bridge(Front):
         else:
             if ex.failure is not None:
                 self._sup.child_lost(str(ex.failure).split("\n", 1)[0])
+                if not ex.failure_heard and isinstance(ex.failure, ProtocolError):  # a double answer, say
+                    self._unheard = ex.failure
             child.proc.reap(_REAP_WAIT)
 
     # -- tagged: several threads, one driver at a time
@@ -465,6 +472,10 @@ class Bridge(Front):
     def _ready_tagged(self) -> _Child:
         if self._closed:
             raise BridgeClosed(f"{self!r} is closed")
+        if self._unheard is not None:
+            failure, self._unheard = self._unheard, None
+            self._count(0, failure)
+            raise failure
         if self._child is not None:
             return self._child  # draining or broken with calls still on it: wait for them below
         now = time.monotonic()

@@ -211,7 +211,8 @@ class Exchange:
         self._startup_limit = startup_limit
         self._decoder = codec.decoder()
         self.state = ChildState.READY
-        self.failure: BridgeError | None = None  # why the child is BROKEN (for a caller that had nothing in flight)
+        self.failure: BridgeError | None = None  # why the child is BROKEN
+        self.failure_heard = False  # whether a call got it (else the front tells the next caller)
         self.fresh = True  # no answer yet: ``startup_limit`` applies
         self.accepted = 0  # requests accepted (for max_calls)
         self.answered = 0
@@ -528,6 +529,7 @@ class Exchange:
         self.state = ChildState.BROKEN
         self.failure = error
         calls = self._live_calls()
+        self.failure_heard = bool(calls)
         first = True
         for call in calls:
             if first and not isinstance(error, ChildExited):

@@ -66,10 +66,16 @@ class AsyncFacade:
         return self.bridge.stats
 
     @property
+    def tagged(self) -> bool:
+        return self.bridge.tagged
+
+    @property
     def _child(self) -> Any:
         return self.bridge._child
 
 
 def make(kind: str, *args: Any, **kwargs: Any) -> Any:
-    """A ``Bridge`` (``kind == "sync"``) or an ``AsyncFacade`` (``"async"``)."""
-    return sb.Bridge(*args, **kwargs) if kind == "sync" else AsyncFacade(*args, **kwargs)
+    """A ``Bridge`` (``kind`` ``sync``) or an ``AsyncFacade`` (``async``); ``-tagged``: with request ids."""
+    if kind.endswith("-tagged"):
+        kwargs.setdefault("tagged", True)
+    return sb.Bridge(*args, **kwargs) if kind.startswith("sync") else AsyncFacade(*args, **kwargs)

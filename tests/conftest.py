@@ -16,7 +16,8 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # the benchmarks p
 from bridges import make
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "async", "sync-tagged", "async-tagged"])
 def make_bridge(request: pytest.FixtureRequest) -> Callable[..., Any]:
-    """Build a ``Bridge`` or an ``AsyncBridge`` (behind a sync facade) from the same arguments."""
+    """Build a ``Bridge`` or an ``AsyncBridge`` (behind a sync facade) from the same arguments, with and
+    without request ids (``tagged``); the bridge's ``tagged`` attribute says which."""
     return functools.partial(make, request.param)

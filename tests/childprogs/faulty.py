@@ -20,6 +20,9 @@ containing "!", so that the next request on a fresh child succeeds):
   double-answer        answer every request twice
   answer-then-die      answer the first request, then exit 0
   drop N               silently skip every Nth request
+
+With STDIOBRIDGE_TAGGED=1 (tagged mode) each request line is ``<id> <text>`` and each
+answer carries the request's id the same way; the faults stay the same.
 """
 
 from __future__ import annotations
@@ -63,8 +66,13 @@ def main() -> int:
             sys.stderr.buffer.write(block)
         sys.stderr.buffer.flush()
     seen = 0
+    tagged = os.environ.get("STDIOBRIDGE_TAGGED") == "1"
     held = io.BufferedWriter(io.FileIO(1, "w", closefd=False), buffer_size=1 << 16)
-    for line in lines():  # type: ignore[attr-defined]
+    for raw in lines():  # type: ignore[attr-defined]
+        tag, line = b"", raw
+        if tagged:
+            head, _, line = raw.partition(b" ")
+            tag = head + b" "
         trigger = b"!" in line
         seen += 1
         if mode == "drop" and seen % int(arg) == 0:
@@ -74,7 +82,7 @@ def main() -> int:
             sys.stderr.flush()
             return 3 if mode == "crash-before-reply" else 5
         if mode == "crash-mid-frame" and trigger:
-            out(line[: len(line) // 2])
+            out(tag + line[: len(line) // 2])
             sys.stderr.write("segfault in handler\n")
             sys.stderr.flush()
             os._exit(4)
@@ -83,23 +91,23 @@ def main() -> int:
         if mode == "late" and trigger:
             time.sleep(float(arg))
         if mode == "no-flush":
-            held.write(line)  # a block-buffered stdout, never flushed (as C stdio or Racket would)
+            held.write(tag + line)  # a block-buffered stdout, never flushed (as C stdio or Racket would)
             continue
         if mode == "garbage":
             out(b"INFO handling request\n")
         if mode == "huge-line":
-            out(b"x" * int(arg) + b"\n")
+            out(tag + b"x" * int(arg) + b"\n")
             continue
         if mode == "stderr-flood":
             sys.stderr.buffer.write(b"still working\n" * 1000)
             sys.stderr.buffer.flush()
         if mode == "invalid-utf8":
-            out(b"caf\xe9 \xff\n")
+            out(tag + b"caf\xe9 \xff\n")
             continue
         if mode == "double-answer":
-            out(line + line)
+            out(tag + line + tag + line)
             continue
-        out(line)
+        out(tag + line)
         if mode == "answer-then-die":
             return 0
     if mode == "ignore-sigterm":
