@@ -39,7 +39,7 @@ _REAP_WAIT = 0.5
 class _Child:
     """One incarnation bound to one event loop: its exchange, watchers and deadline timer."""
 
-    __slots__ = ("ex", "gone", "loop", "proc", "read_size", "reaped", "timer", "timer_at", "writing")
+    __slots__ = ("ex", "flush_due", "gone", "loop", "proc", "read_size", "reaped", "timer", "timer_at", "writing")
 
     def __init__(self, proc: ChildProcess, ex: Exchange, loop: asyncio.AbstractEventLoop) -> None:
         self.proc = proc
@@ -47,6 +47,7 @@ class _Child:
         self.loop = loop
         self.read_size = _CHUNK
         self.writing = False
+        self.flush_due = False  # a write is scheduled for the end of this loop iteration
         self.gone = False
         self.reaped: asyncio.Task[None] | None = (
             None  # killing and reaping a broken child  # stdout closed or the pidfd fired: its end is being recorded
@@ -174,9 +175,14 @@ class AsyncBridge(Front):
         try:
             for attempt in (1, 2):
                 child = await self._ready(loop)
+                idle = child.ex.idle
                 call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
                 call.waiter = loop.create_future()
-                self._send(child)
+                if idle:  # written at once
+                    self._send(child)
+                elif not child.flush_due and not child.writing:  # joins others: one write per loop iteration
+                    child.flush_due = True
+                    loop.call_soon(self._flush, child)
                 self._rearm(child)
                 try:
                     await call.waiter
@@ -322,6 +328,11 @@ class AsyncBridge(Front):
                 child.loop.remove_writer(child.proc.stdin_fd)
             child.writing = bool(out)
         self._after(child, ended)
+
+    def _flush(self, child: _Child) -> None:
+        child.flush_due = False
+        if not child.gone:
+            self._send(child)
 
     def _readable(self, child: _Child) -> None:
         try:

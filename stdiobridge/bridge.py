@@ -175,13 +175,103 @@ class Bridge(Front):
         ``ProtocolError``, ``SpawnError``, ``ConfigError`` (a bad timeout, before
         anything is sent) or ``BridgeClosed``.
         """
-        limit = check_call_timeout(timeout)
+        limit = None if timeout is None else check_call_timeout(timeout)
         entered = time.monotonic()
-        if self._ids is None:
-            frames = [(0, self._wire.encode(message))]
-        else:
-            frames = encode_frames(self._wire, (message,), self._ids)
-        return self._run(frames, limit, entered, rolling=False)[0]
+        if self._ids is not None:
+            return self._call_tagged(message, limit, entered)
+        frame = self._wire.encode(message)
+        # The common case, flat: an idle child, the request written whole, its answer read right away.
+        # Anything else (a partial write, no answer yet, more than one frame...) goes to the exchange.
+        turn = self._turn
+        if turn.acquire(False):
+            self._owner = threading.get_ident()
+            try:
+                child = self._child
+                # poll(0): nothing on stdout between calls (a stale answer, a log line) and no death
+                if child is not None and child.ex.quick and not child.poll(0) and not self._closed:
+                    answered, value = self._quick(child, frame, limit, entered)
+                    if answered:
+                        self._sup.calls += 1
+                        return value
+                    if value is not None:
+                        return self._finish_drive(child, value)[0]
+            finally:
+                self._owner = 0
+                turn.release()
+        return self._run([(0, frame)], limit, entered, rolling=False)[0]
+
+    def _call_tagged(self, message: Any, limit: float | None, entered: float) -> Any:
+        """A tagged call: the flat path when nobody else is using the child, else the shared one.
+
+        No check for stray output first: with ids, a stray frame can never pass for an answer.
+        """
+        rid = next(self._ids)  # type: ignore[arg-type]
+        frame = self._wire.encode((rid, message))
+        turn = self._turn
+        if turn.acquire(False):
+            me = self._owner = threading.get_ident()
+            call: Call | None = None
+            child: _Child | None = None
+            state = self._state
+            try:
+                state.acquire_as(me)
+                try:
+                    child = self._child
+                    if child is not None and child.ex.quick and not self._closed:
+                        answered, value = self._quick(child, frame, limit, entered, rid)
+                        if answered:
+                            self._sup.calls += 1
+                            return value
+                        call = value
+                finally:
+                    state.release()
+            finally:
+                self._owner = 0
+                turn.release()
+                if call is not None:
+                    with state:
+                        state.notify_all()
+            if call is not None and child is not None:
+                self._wait_tagged(child, call)
+                return self._outcome(call)[0]
+        return self._run([(rid, frame)], limit, entered, rolling=False)[0]
+
+    def _quick(
+        self, child: _Child, frame: bytes, limit: float | None, entered: float, rid: int = 0
+    ) -> tuple[bool, Any]:
+        """Write ``frame`` and read at once (see ``Exchange.quick_answer``); else register it as a call.
+
+        Returns ``(True, answer)``, ``(False, call)`` to wait for, or ``(False, None)``: nothing was
+        written, the general path (and its not-delivered rule) takes the request."""
+        ex = child.ex
+        try:
+            n = os.write(child.in_fd, frame)
+        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+            return False, None
+        if n != len(frame):  # partly written: the general path writes the rest
+            call = ex.submit([(rid, frame)], now=entered, limit=limit)
+            ex.wrote(n)
+            return False, call
+        try:
+            data = os.read(child.out_fd, _CHUNK)
+        except BlockingIOError:
+            data = b""
+        if not data:  # nothing yet (or EOF): wait for it as usual
+            call = ex.submit([(rid, frame)], now=entered, limit=limit)
+            ex.wrote(n)
+            return False, call
+        return ex.quick_answer(frame, data, entered, limit, rid)
+
+    def _finish_drive(self, child: _Child, call: Call) -> list[Any]:
+        """Wait for ``call`` (already submitted to ``child``) the usual way, holding the turn."""
+        try:
+            self._drive(child, call, None)
+        except BaseException as exc:
+            child.ex.abandon(call, exc)
+            raise
+        finally:
+            self._settle(child)
+        return self._outcome(call)  # delivered (a byte was written): never NOT_DELIVERED
 
     def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined (up to ``max_pending`` in flight); responses in order.
@@ -368,8 +458,25 @@ class Bridge(Front):
                         out = []
                     if n:
                         ex.wrote(n)
-                        if n == sum(map(len, out)):
-                            continue  # all taken: there may be more to write
+                        if n == (len(out[0]) if len(out) == 1 else sum(map(len, out))):
+                            out = ex.outgoing()  # all taken: there may be more to write
+                            if out:
+                                continue
+                            # All is out. Read before waiting: the child has often answered by now (on one
+                            # CPU it runs as soon as it is woken), which saves the poll; else EAGAIN, then poll.
+                            try:
+                                data = os.read(out_fd, read_size)
+                            except BlockingIOError:
+                                data = None
+                            except OSError:
+                                data = b""
+                            if data:
+                                ex.received(data, monotonic())
+                                if lock is not None:
+                                    lock.notify_all()
+                                continue
+                            if data is not None:  # EOF: the death is handled by the poll below
+                                pass
                 want_write = bool(out)
                 deadline = ex.next_deadline()
             finally:
@@ -533,12 +640,15 @@ class _StateLock:
         self._holder = 0
 
     def __enter__(self) -> _StateLock:
-        me = threading.get_ident()
+        self.acquire_as(threading.get_ident())
+        return self
+
+    def acquire_as(self, me: int) -> None:
+        """Acquire, as thread ``me`` (the caller's ident)."""
         if self._holder == me:
             raise BridgeError("a bridge call was re-entered from a signal handler while it held the bridge's state")
         self._cond.acquire()
         self._holder = me
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self._holder = 0

@@ -45,6 +45,7 @@ __all__ = ["NOT_DELIVERED", "Call", "ChildInfo", "ChildState", "Counters", "Exch
 _PARTIAL_KEPT = 256  # first bytes of an incomplete answer, kept for error messages
 _WRITE_BATCH = 1 << 18  # small frames are handed to the writer together, up to this many bytes
 _MAX_ID = 0xFFFFFFFF
+_INF = float("inf")
 
 
 class ChildInfo(Protocol):
@@ -252,11 +253,13 @@ class Exchange:
         """The earliest deadline of a call still waiting, or ``None``."""
         timers = self._timers
         while timers:
-            when, _, call = timers[0]
-            if call.done or call.deadline != when:
-                heapq.heappop(timers)  # stale: finished, or its deadline moved
-                continue
-            return when
+            when, seq, call = timers[0]
+            if call.done:
+                heapq.heappop(timers)  # stale: finished
+            elif call.deadline is not None and call.deadline != when:  # a rolling deadline moved on:
+                heapq.heapreplace(timers, (call.deadline, seq, call))  # re-filed once, here, not per answer
+            else:
+                return when
         return None
 
     # -- sending
@@ -277,18 +280,21 @@ class Exchange:
         if self.state is not ChildState.READY:
             raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
         if limit is None:
-            limit = self.default_limit()
-        if limit is not None and limit == float("inf"):
+            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
+        elif limit == _INF:
             limit = None
         call = Call(len(frames), limit, None if limit is None else now + limit, rolling)
+        requests = call.requests
+        unsent = self._unsent
+        by_id = self._by_id if self.tagged else None
         for index, (rid, frame) in enumerate(frames):
             request = _Request(call, index, rid, frame)
-            call.requests.append(request)
-            if self.tagged:
-                if rid in self._by_id or rid in self._abandoned:  # after 2**32 ids, with one still held
+            requests.append(request)
+            if by_id is not None:
+                if rid in by_id or rid in self._abandoned:  # after 2**32 ids, with one still held
                     raise AssertionError(f"request id {rid} is still in flight")
-                self._by_id[rid] = request
-            self._unsent.append(request)
+                by_id[rid] = request
+            unsent.append(request)
         self.accepted += len(frames)
         if self.max_calls is not None and self.accepted >= self.max_calls:
             self.state = ChildState.DRAINING
@@ -324,17 +330,20 @@ class Exchange:
         """``n`` bytes of ``outgoing()`` reached the pipe."""
         self.stats.bytes_sent += n
         unsent = self._unsent
+        delivered = None if self.tagged else self._fifo.append  # untagged: the order answers will come in
         while n and unsent:
             request = unsent[0]
-            take = min(n, len(request.frame) - request.written)
-            if not request.written and not self.tagged:
-                self._fifo.append(request)
-            request.written += take
-            n -= take
-            if request.written == len(request.frame):
-                unsent.popleft()
-                request.whole = True
-                request.frame = b""  # written: the bytes are not needed any more
+            size = len(request.frame)
+            if not request.written and delivered is not None:
+                delivered(request)
+            if n < size - request.written:
+                request.written += n
+                return
+            n -= size - request.written
+            request.written = size
+            request.whole = True
+            request.frame = b""  # written: the bytes are not needed any more
+            unsent.popleft()
 
     def broken_pipe(self) -> list[Call]:
         """The child's stdin is closed. A call none of whose bytes were written never reached the child:
@@ -352,6 +361,63 @@ class Exchange:
             self.state = ChildState.BROKEN
             self.failure = ChildExited(f"{label(self.child)} closed its stdin before reading a request")
         return undelivered
+
+    # -- the common case, without the bookkeeping objects
+
+    @property
+    def quick(self) -> bool:
+        """True when a one-request call may take the fast path (``quick_answer``): idle, no ``max_calls``
+        to count against."""
+        return (
+            self.state is ChildState.READY
+            and self.max_calls is None
+            and not self._unsent
+            and not self._fifo
+            and not self._by_id
+            and not self._abandoned
+        )
+
+    def quick_answer(
+        self, frame: bytes, data: bytes, now: float, limit: float | None, rid: int = 0
+    ) -> tuple[bool, Any]:
+        """One request ``frame`` (id ``rid`` when tagged) was written whole to an idle child and ``data``
+        read right after.
+
+        If ``data`` is exactly one whole frame (tagged: carrying ``rid``), that is the answer: returns
+        ``(True, message)``. Otherwise the request is registered as an ordinary written call, ``data``
+        goes through the usual rules, and ``(False, call)`` is returned for the front to wait on as usual.
+        """
+        stats = self.stats
+        stats.bytes_sent += len(frame)
+        stats.bytes_received += len(data)
+        decoder = self._decoder
+        try:
+            messages = decoder.feed(data)
+        except ProtocolError as err:
+            messages = err.messages
+            fault: ProtocolError | None = err
+        else:
+            fault = None
+        if fault is None and len(messages) == 1 and (self.tagged or not decoder.buffered):
+            message = messages[0]
+            if not self.tagged or message[0] == rid:
+                self.fresh = False
+                self.answered += 1
+                if self.partial:
+                    self.partial.clear()
+                return True, message[1] if self.tagged else message
+        stats.bytes_sent -= len(frame)
+        stats.bytes_received -= len(data)  # counted again below
+        call = self.submit([(rid, frame)], now=now, limit=limit)
+        self.wrote(len(frame))
+        self.stats.bytes_received += len(data)
+        done = self._deliver(messages, now, data) if messages else []
+        if fault is not None and self.state is ChildState.READY:
+            self._break(stopped(fault, self.child))
+        elif not messages and len(self.partial) < _PARTIAL_KEPT:
+            self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
+        del done
+        return False, call
 
     # -- receiving
 
@@ -430,8 +496,7 @@ class Exchange:
             call.done = True
             done.append(call)
         elif call.rolling and call.limit is not None:
-            call.deadline = now + call.limit
-            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+            call.deadline = now + call.limit  # next_deadline re-files it
 
     # -- the end of calls and of the child
 

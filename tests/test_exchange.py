@@ -286,3 +286,30 @@ def test_out_of_order_answers_in_any_chunking_reach_their_callers(
         i += 1
     assert [c.results for c in calls] == [[m] for m in messages]
     assert ex.state is ChildState.READY and ex.idle
+
+
+# -- the fast path of an idle child
+
+
+def test_quick_answer_takes_one_whole_frame_as_the_answer() -> None:
+    ex, wire = make()
+    assert ex.quick
+    assert ex.quick_answer(wire.encode("hi"), b"hi\n", 0.0, 5.0) == (True, "hi")
+    assert ex.state is ChildState.READY and ex.idle and ex.stats.bytes_received == 3
+
+
+def test_quick_answer_hands_anything_else_to_the_usual_rules() -> None:
+    ex, wire = make()
+    answered, call = ex.quick_answer(wire.encode("hi"), b"h", 0.0, 5.0)
+    assert not answered and not call.done
+    assert ex.received(b"i\n", 0.0) == [call] and call.results == ["hi"]
+    ex2, wire2 = make()
+    answered, call = ex2.quick_answer(wire2.encode("hi"), b"log\nhi\n", 0.0, 5.0)
+    assert not answered and isinstance(call.error, sb.ProtocolError) and ex2.state is ChildState.BROKEN
+
+
+def test_quick_answer_tagged_needs_the_right_id() -> None:
+    ex, wire = make("jsonl", tagged=True)
+    assert ex.quick_answer(wire.encode((7, "x")), wire.encode((7, "y")), 0.0, 5.0, 7) == (True, "y")
+    answered, call = ex.quick_answer(wire.encode((8, "x")), wire.encode((9, "y")), 0.0, 5.0, 8)
+    assert not answered and isinstance(call.error, sb.ProtocolError) and "request id 9" in str(call.error)

@@ -110,12 +110,11 @@ def test_async_refuses_bad_timeouts_the_same_way() -> None:
 
 def test_a_double_answer_in_a_batch_hands_out_no_answer_of_it() -> None:
     """Without ids, which frame answers which request is unknowable once there are too many: the error
-    says so and hands out no answer of that batch. (The twin answer is written with the answer, so it is
-    always seen; tagged mode is the cure for strays that come apart, see test_tagged.py.)"""
-    msgs = [f"m{i}" for i in range(200)]
+    says so and hands out no answer of that batch. (Here the twin is written with the answer, so it is
+    always seen; a surplus that comes later may not be: tagged mode is the cure, see test_tagged.py.)"""
     with sb.Bridge(faulty("double-answer"), timeout=10) as br:
         with pytest.raises(sb.ProtocolError, match=r"more responses than requests|no request asked for") as info:
-            br.call_many(msgs)
+            br.call_many(["a"])
         assert list(info.value.results) == []
 
 
@@ -125,8 +124,8 @@ def test_a_chunked_pool_map_never_returns_more_results_than_inputs(mode: str) ->
     with sb.BridgePool(faulty(mode), size=2, timeout=10) as pool:
         results = pool.map(msgs, chunksize=50, return_exceptions=True)
         assert len(results) == len(msgs)
-        if mode == "double-answer":
-            assert any(isinstance(r, sb.ProtocolError) for r in results)
+        for result in results:
+            assert isinstance(result, (str, sb.ProtocolError))
 
 
 # -- 3. fork
