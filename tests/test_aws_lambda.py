@@ -517,6 +517,28 @@ def test_a_timed_out_invocation_recycles_the_child_unless_tagged(tagged: bool) -
         assert ok(em, {"x": 3})["answer"]["event"] == {"x": 3}
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+def test_racket_example_after_a_timeout_keeps_its_pid_only_when_tagged(tagged: bool) -> None:
+    """The origin scenario: the Racket example (STDIOBRIDGE_TAGGED read by application.rkt) behind the handler.
+
+    Its slow work (event.work_ms) outlives the invocation: tagged, the next invocation is served by the same
+    pid, after the late answer is dropped; untagged, a Racket child is started again (and paid for).
+    """
+    command = ["racket", str(EXAMPLE / "application.rkt")]
+    with app(command, "lines", response="json", margin=0.5, function_timeout=4, tagged=tagged) as em:
+        first = ok(em, {"name": "Ada", "text": "to be or not to be"})
+        assert first["answer"]["greeting"] == "Hello, Ada!" and first["answer"]["words"] == 6
+        status, body = em.invoke({"name": "Slow", "work_ms": 4000})
+        assert status == 200 and isinstance(body, dict) and body["errorType"] == "CallTimeout", body
+        after = ok(em, {"name": "Bo"})
+        assert after["answer"]["greeting"] == "Hello, Bo!", after
+        if tagged:
+            assert after["pid"] == first["pid"] and after["spawns"] == 1 and after["late"] == 1, after
+        else:
+            assert after["pid"] != first["pid"] and after["spawns"] == 2, after
+
+
 @pytest.mark.timeout(30)
 def test_tagged_hung_request_leaves_the_child_serving() -> None:
     """Tagged: a request the child never answers ends as CallTimeout; the same child answers what comes next."""
