@@ -28,9 +28,14 @@ by their ``kind``). The answer comes back as is on the structured codecs and as
 text on ``lines``/``lenprefix`` (``response="json"`` parses it). Both mappings
 can be replaced. Every call is bounded by the invocation's remaining time minus
 ``margin`` (default 0.5 s, see ``DEFAULT_MARGIN``), so a stuck child ends as a clean
-``CallTimeout`` (and a fresh child for the next invocation) before Lambda kills
-the whole environment. A child that died between invocations is replaced before
-the next request is written. Errors are the bridge's typed exceptions, so Lambda
+``CallTimeout`` before Lambda kills the whole environment. Then, untagged, the
+child is replaced for the next invocation (answers are paired by order, so its
+late answer could be taken for the next one); with ``tagged`` (``tagged=True``,
+``tagged = true`` in the config, or ``STDIOBRIDGE_TAGGED=1``) the call's id is
+abandoned and the same child serves the next invocation, its late answer dropped
+and counted in ``bridge.stats.late``: no start-up (a Racket binary: 0.1-0.5 s)
+paid inside an invocation. A child that died between invocations is replaced
+before the next request is written. Errors are the bridge's typed exceptions, so Lambda
 reports ``errorType`` as ``CallTimeout``, ``ChildExited``, ``ProtocolError``...
 """
 
@@ -359,8 +364,9 @@ def make_handler(
     ``command=None``: command and options come from ``load_config(config)`` (a
     TOML path or a mapping), or with ``config=None`` from the environment as for
     the ready-made ``handler``. ``codec`` (default ``"lines"``, or the
-    configuration's) and ``bridge_options`` (``timeout``, ``env``, ``stderr``...)
-    override the configuration. ``request(event, context) -> message`` and
+    configuration's) and ``bridge_options`` (``timeout``, ``tagged``, ``env``,
+    ``stderr``...) override the configuration; ``tagged=True`` keeps the child
+    after a timed-out invocation (see the module's doc). ``request(event, context) -> message`` and
     ``response(message) -> result`` (or ``"json"``/``"text"``) replace the
     built-in mappings; ``margin``: seconds kept free before the deadline
     (default ``DEFAULT_MARGIN``). ``warmup``: an event handled once now

@@ -27,6 +27,7 @@ from .codecs import Codec, codec_sources, get_codec
 from .config import load_config
 from .conformance import check_kind
 from .errors import BridgeError, CallTimeout, ConfigError, EncodeError
+from .front import TAGGED_ENV
 
 __all__ = ["main"]
 
@@ -67,6 +68,16 @@ def _parser() -> argparse.ArgumentParser:
             default=_NOT_GIVEN,
             help="seconds per call, or inf for no limit (default: from config, else 30)",
         )
+        tagged_option(p)
+
+    def tagged_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--tagged",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="request ids on the wire (the child gets STDIOBRIDGE_TAGGED=1 and must copy each id onto its "
+            "answer); default: from --config (tagged = true), else off",
+        )
 
     run = sub.add_parser(
         "run",
@@ -92,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         help="check that a child honours the child contract for a codec (it must echo)",
         description="Runs the conformance kit: echo of generated messages, large messages, byte-by-byte "
         "and bulk writes, pipelining, a clean stdout, exit 0 on EOF, exit on SIGTERM. "
-        "The child must answer every request with the request itself.",
+        "The child must answer every request with the request itself. With --tagged, every check "
+        "speaks tagged frames, and more checks name a child that drops ids, invents ids or answers "
+        "twice, accept answers in any order, and compare answers to the tagged golden vectors.",
     )
     conform.add_argument("--codec", help="codec name or TOML inline table (default: from --config)")
     conform.add_argument("--config", help="a stdiobridge.toml (or pyproject.toml) to read the command and codec from")
@@ -106,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds each check may wait for the child, or inf for no limit (default 10)",
     )
+    tagged_option(conform)
     for p in (run, bench, conform):
         p.usage = (
             f"%(prog)s [options] {'[' if p is not conform else ''}-- COMMAND [ARG ...]{']' if p is not conform else ''}"
@@ -154,6 +168,8 @@ def _bridge(args: argparse.Namespace, command: list[str], *, stderr: str = "inhe
         options["codec"] = _codec_arg(args.codec)
     if args.timeout is not _NOT_GIVEN:
         options["timeout"] = args.timeout
+    if args.tagged is not None:
+        options["tagged"] = args.tagged
     options.setdefault("stderr", stderr)
     bridge = Bridge(command, **options)
     check_kind(bridge.codec)
@@ -348,7 +364,10 @@ def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
             message = _parse_line(codec, args.message.encode(), 1) if args.message else _default_message(codec)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace("input line 1", "--message", 1)) from None
-        frame = codec.encode(message)
+        tagged = br.spec.tagged
+        wire: Codec[Any] = codec.tagged() if tagged else codec
+        frame = wire.encode((1, message)) if tagged else codec.encode(message)
+        spawn_env = {**os.environ, **(br.spec.env or {}), TAGGED_ENV: "1" if tagged else "0"}
         argv = shlex.split(br.command) if isinstance(br.command, str) else list(br.command)
         br.call(message)  # warm: the child is up
         lat: list[float] = []
@@ -366,9 +385,9 @@ def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
     started = time.monotonic()
     for i in range(args.spawn_count):
         t = time.perf_counter()
-        out = subprocess.run(argv, input=frame, capture_output=True, check=False).stdout
+        out = subprocess.run(argv, input=frame, capture_output=True, env=spawn_env, check=False).stdout
         spawn.append(time.perf_counter() - t)
-        if not codec.decoder().feed(out):
+        if not wire.decoder().feed(out):
             raise BridgeError(f"spawn-per-call run {i} gave no whole response: {out[:80]!r}")
         _progress("spawn per call", i + 1, args.spawn_count, started)
     rows = [
@@ -386,7 +405,7 @@ def cmd_bench(args: argparse.Namespace, command: list[str]) -> int:
             f"{1 / statistics.mean(spawn):,.0f}",
         ),
     ]
-    print(f"{'':<24} {'p50':>12} {'p99':>12} {'calls/s':>12}")
+    print(f"{'tagged' if tagged else 'untagged':<24} {'p50':>12} {'p99':>12} {'calls/s':>12}")
     for name, p50, p99, rate in rows:
         print(f"{name:<24} {p50:>12} {p99:>12} {rate:>12}")
     print(f"persistent is {statistics.median(spawn) / statistics.median(lat):,.0f}x faster per call (p50)")
@@ -416,6 +435,7 @@ def cmd_conform(args: argparse.Namespace, command: list[str]) -> int:
     )
 
     codec_spec: Any = _codec_arg(args.codec)
+    tagged = bool(args.tagged)
     if args.config or not command:
         try:
             settings = load_config(args.config)
@@ -428,12 +448,16 @@ def cmd_conform(args: argparse.Namespace, command: list[str]) -> int:
             ) from None
         command = command or list(settings.command)
         codec_spec = codec_spec if codec_spec is not None else settings.codec
+        tagged = settings.spec.tagged if args.tagged is None else args.tagged
     if codec_spec is None:
         raise ConfigError("give the codec: --codec NAME (or a config file with --config)")
     codec = get_codec(codec_spec)
     conform_kind(codec)
+    if tagged:
+        codec.tagged()  # a codec that cannot be tagged: its ConfigError before the header
+    label = f"{codec.name} (tagged)" if tagged else codec.name
     seed = new_seed() if args.seed is None else args.seed
-    print(f"{report_header(command, codec.name)} (seed {seed}, {args.examples} generated messages)", flush=True)
+    print(f"{report_header(command, label)} (seed {seed}, {args.examples} generated messages)", flush=True)
     results = run_checks(
         command,
         codec,
@@ -441,8 +465,9 @@ def cmd_conform(args: argparse.Namespace, command: list[str]) -> int:
         timeout=args.timeout,
         seed=seed,
         progress=lambda r: print(format_line(r), flush=True),
+        tagged=tagged,
     )
-    print(report_summary(codec.name, results))
+    print(report_summary(label, results))
     if not all(r.passed for r in results):
         print(f"replay this run with --seed {seed}")
     return 0 if all(r.passed for r in results) else EXIT_FAILED

@@ -5,7 +5,10 @@ The kit assumes an **echo** child: every request must come back as its response
 (decoded and re-encoded is fine). Messages are generated with hypothesis (the
 ``conform`` extra); the checks also cover large messages, requests written a byte
 at a time and in bulk, pipelining, a clean stdout, exit 0 on stdin EOF, and
-exit on SIGTERM.
+exit on SIGTERM. With ``tagged=True`` (the child gets ``STDIOBRIDGE_TAGGED=1``)
+every check speaks tagged frames, answers are paired by id in any order, and three
+more checks name a child that drops ids, invents ids or answers twice, and compare
+its answers to the tagged golden vectors byte for byte.
 """
 
 from __future__ import annotations
@@ -19,16 +22,22 @@ import string
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from .bridge import Bridge
 from .codecs import Codec, get_codec
+from .codecs.base import MAX_ID
 from .codecs.registry import KINDS, CodecSpec
 from .errors import BridgeError, CallTimeout, ConfigError, EncodeError, ProtocolError
+from .front import TAGGED_ENV
 from .process import ChildProcess, describe_exit
 
 __all__ = [
     "LARGE_SIZES",
+    "TAGGED_VECTORS",
     "CheckResult",
     "difference",
     "format_line",
@@ -42,6 +51,10 @@ LARGE_SIZES = (1 << 20, 4 << 20)
 _QUIET = 0.3  # seconds of silence expected where the child must not write
 _NO_LIMIT = 86400.0  # what --timeout inf means here: a day
 _STDIO_BLOCK = 4096  # the buffer of C stdio (and others) on a piped stdout
+#: The tagged golden vectors (found in a source checkout; the vector check is skipped without them).
+TAGGED_VECTORS = Path(__file__).resolve().parent.parent / "protocols" / "vectors" / "tagged.json"
+#: Ids that break a child storing them in a too-small or signed integer, or printing them oddly.
+_EDGE_IDS = (1, MAX_ID, 1 << 31, (1 << 31) - 1, 1 << 16, 255, 256, 10, 9, 1 << 24)
 
 
 @dataclass(frozen=True)
@@ -121,28 +134,32 @@ def _large(codec: Codec[Any], size: int) -> Any:
     return {"blob": 'x\u00e9"\\' * (size // 8), "n": list(range(min(100, size // 8)))}
 
 
-def _fits(codec: Codec[Any], message: Any) -> bool:
+def _fits(codec: Codec[Any], message: Any, tagged: bool = False) -> bool:
+    """Whether ``codec`` can frame ``message`` (with the largest request id, when tagged)."""
     try:
-        codec.encode(message)
+        if tagged:
+            codec.tagged().encode((MAX_ID, message))
+        else:
+            codec.encode(message)
     except EncodeError:
         return False
     return True
 
 
-def largest_size(codec: Codec[Any], ceiling: int = LARGE_SIZES[-1]) -> int:
+def largest_size(codec: Codec[Any], ceiling: int = LARGE_SIZES[-1], *, tagged: bool = False) -> int:
     """The largest ``_large`` size up to ``ceiling`` that the codec can encode (its width or ``max_frame``); -1: none."""
-    if _fits(codec, _large(codec, ceiling)):
+    if _fits(codec, _large(codec, ceiling), tagged):
         return ceiling
     low, high = -1, ceiling  # fits(low) (or low == -1), not fits(high)
     while high - low > max(1, high // 64):
         mid = (low + high) // 2 if low >= 0 else high // 2
         if mid <= low or mid == 0:
             mid = 0
-            if not _fits(codec, _large(codec, 0)):
+            if not _fits(codec, _large(codec, 0), tagged):
                 return -1
             low = 0
             continue
-        if _fits(codec, _large(codec, mid)):
+        if _fits(codec, _large(codec, mid), tagged):
             low = mid
         else:
             high = mid
@@ -210,8 +227,24 @@ def _printable(data: bytes) -> bool:
     return shown >= 0.9 * len(text) and any(ch in string.ascii_letters for ch in text)
 
 
-def explain_bytes(data: bytes, codec: Codec[Any], expected: Sequence[Any]) -> str:
-    """The likely mistake behind answer bytes ``data`` that are not the echo of ``expected``."""
+def _dropped_ids(data: bytes, codec: Codec[Any], sent: Sequence[Any]) -> str:
+    """In tagged mode: the hint for answer bytes that are untagged frames echoing ``sent`` ('' when they are not)."""
+    try:
+        frames = codec.decoder().feed(data)
+    except ProtocolError:
+        return ""
+    if not any(_same(message, frame) for frame in frames[:5] for message in sent):
+        return ""
+    form = {"json": "[id, message]", "text": "'<id> <text>'", "bytes": "the 4-byte id, then the message"}
+    return (
+        f"likely the child drops the ids: its answers are plain {codec.name} frames of the requests' messages; "
+        f"when STDIOBRIDGE_TAGGED=1 in its environment it must answer {form.get(codec.kind, 'tagged frames')} "
+        "with the request's id"
+    )
+
+
+def explain_bytes(data: bytes, codec: Codec[Any], expected: Sequence[Any], *, tagged: bool = False) -> str:
+    """The likely mistake behind answer bytes ``data`` that are not the echo of ``expected`` (of tagged frames)."""
     if not data:
         return ""
     first_line = data.split(b"\n", 1)[0][:80]
@@ -225,7 +258,7 @@ def explain_bytes(data: bytes, codec: Codec[Any], expected: Sequence[Any]) -> st
                     continue
                 other = LenPrefixCodec(width=width, byteorder=order)
                 try:
-                    dec = other.decoder()
+                    dec = (other.tagged() if tagged else other).decoder()
                     frames = dec.feed(data)
                 except ProtocolError:
                     continue
@@ -244,15 +277,69 @@ def explain_bytes(data: bytes, codec: Codec[Any], expected: Sequence[Any]) -> st
 
 
 class _Raw:
-    """A child driven at the byte level, for the checks a Bridge deliberately hides."""
+    """A child driven at the byte level, for the checks a Bridge deliberately hides.
 
-    def __init__(self, command: Sequence[str] | str, codec: Codec[Any]) -> None:
-        self.proc = ChildProcess(command, stderr="discard")
+    Tagged (``STDIOBRIDGE_TAGGED=1`` in the child's environment): ``frame`` gives
+    each request an unused random id and ``answers`` pairs the answers by id, naming
+    an id that was never sent, one answered twice, or an answer that lost its id.
+    """
+
+    def __init__(self, command: Sequence[str] | str, codec: Codec[Any], tagged: bool = False, seed: int = 0) -> None:
+        self.proc = ChildProcess(command, env={TAGGED_ENV: "1" if tagged else "0"}, stderr="discard")
         self.codec = codec
-        self.decoder = codec.decoder()
+        self.tagged = tagged
+        self.wire: Codec[Any] = codec.tagged() if tagged else codec
+        self.decoder = self.wire.decoder()
         self.received = bytearray()
         self.poller = select.poll()
         self.poller.register(self.proc.stdout_fd, select.POLLIN)
+        self.rng = random.Random(seed)
+        self.waiting: dict[int, int] = {}  # tagged: id -> index of its request
+        self.answered: set[int] = set()
+        self.order: list[int] = []  # tagged: request indexes in the order their answers came
+        self.sent = 0
+        self.messages: list[Any] = []  # tagged: what was sent, to recognise an answer that lost its id
+
+    def frame(self, message: Any, ident: int | None = None) -> bytes:
+        """The request frame of ``message`` (tagged: with ``ident`` or a fresh unused random id)."""
+        if not self.tagged:
+            self.sent += 1
+            return self.codec.encode(message)
+        while ident is None or ident in self.waiting:
+            ident = self.rng.randint(1, MAX_ID)
+        self.waiting[ident] = self.sent
+        self.messages.append(message)
+        self.answered.discard(ident)
+        self.sent += 1
+        return bytes(self.wire.encode((ident, message)))
+
+    def answers(self, count: int, deadline: float) -> list[Any]:
+        """The messages of the next ``count`` answers, in the order of their requests (tagged: paired by id)."""
+        if not self.tagged:
+            return self.read(count, deadline)
+        got: dict[int, Any] = {}
+        for ident, message in self.read(count, deadline):
+            index = self.pair(ident)
+            got[index] = message
+            self.order.append(index)
+        return [got[i] for i in sorted(got)]
+
+    def pair(self, ident: int) -> int:
+        """The request index of an answer's id; ``AssertionError`` naming the mistake when no request waits for it."""
+        if ident in self.waiting:
+            self.answered.add(ident)
+            return self.waiting.pop(ident)
+        if ident in self.answered:
+            raise AssertionError(
+                f"the child answered id {ident} twice: likely it writes two answers for one request "
+                "(exactly one answer per request)"
+            )
+        waiting = sorted(self.waiting)[:3]
+        raise AssertionError(
+            f"the child answered with id {ident}, which was never sent (ids waiting: "
+            f"{', '.join(map(str, waiting)) or 'none'}): likely it invents or changes ids; copy each request's id "
+            f"exactly onto its answer (ids go up to {MAX_ID}: does the child's integer type hold them?)"
+        )
 
     def write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -289,8 +376,20 @@ class _Raw:
                     + self.tail()
                 )
             self.received += data
-            out.extend(self.decoder.feed(data))
+            try:
+                out.extend(self.decoder.feed(data))
+            except ProtocolError as exc:
+                if self.tagged and (hint := _dropped_ids(bytes(self.received), self.codec, self.messages)):
+                    raise AssertionError(f"{_one_line(exc)} -- {hint}") from None
+                raise
         return out
+
+    def explain(self, expected: Sequence[Any]) -> str:
+        """The likely mistake behind the bytes received so far, which are not the answers to ``expected``."""
+        data = bytes(self.received)
+        if self.tagged:
+            return _dropped_ids(data, self.codec, self.messages) or explain_bytes(data, self.codec, [], tagged=True)
+        return explain_bytes(data, self.codec, expected)
 
     def silent_for(self, seconds: float) -> bytes:
         """Bytes the child wrote on stdout within ``seconds`` (``b''`` when silent)."""
@@ -327,7 +426,9 @@ def _drain(raw: _Raw, quiet: float) -> None:
         raw.received += data
 
 
-def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, largest: int = 0) -> str:
+def diagnose(
+    command: Sequence[str] | str, codec: Codec[Any], timeout: float, largest: int = 0, *, tagged: bool = False
+) -> str:
     """Send one small request, then a larger one, and find the likely mistake ('' if both come back right).
 
     A child that answers only once stdin is closed (and it exits, flushing its
@@ -340,11 +441,13 @@ def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, la
     try:
         for size in sizes:
             message = _tagged(codec, 1) if size < 0 else _large(codec, size)
-            raw = _Raw(command, codec)
+            raw = _Raw(command, codec, tagged)
             deadline = time.monotonic() + min(timeout, 2.0)
-            raw.write(codec.encode(message), deadline)
+            raw.write(raw.frame(message), deadline)
             try:
-                got = raw.read(1, deadline)
+                got = raw.answers(1, deadline)
+            except AssertionError as exc:  # tagged: an id dropped, invented or answered twice
+                return str(exc).rpartition(" -- ")[2]
             except TimeoutError:
                 got = []
             except EOFError:
@@ -353,13 +456,13 @@ def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, la
                 return f"the child {describe_exit(code)} at its first request: a fatal error of its own{raw.tail()}"
             except ProtocolError as exc:
                 _drain(raw, 0.3)
-                return _hint_for(exc) or explain_bytes(bytes(raw.received), codec, [message])
+                return _hint_for(exc) or raw.explain([message])
             if got and _same(message, got[0]):
                 raw.close()
                 continue
             if raw.received:
                 _drain(raw, 0.3)
-                return explain_bytes(bytes(raw.received), codec, [message])
+                return raw.explain([message])
             raw.proc.close_stdin()
             raw.proc.wait_exit(min(timeout, 5.0))
             _drain(raw, 0.1)
@@ -371,15 +474,17 @@ def diagnose(command: Sequence[str] | str, codec: Codec[Any], timeout: float, la
                     + raw.tail()
                 )
             try:
-                answers = codec.decoder().feed(data)
+                answers = raw.wire.decoder().feed(data)
             except ProtocolError:
                 answers = []
+            if tagged:
+                answers = [a[1] for a in answers]
             if answers and _same(message, answers[0]):
                 return (
                     "likely no flush: the answer came only when stdin was closed and the child exited; "
                     "flush stdout after each answer (stdio buffers a piped stdout in 4 KiB blocks)"
                 )
-            return explain_bytes(data, codec, [message])
+            return raw.explain([message])
         return ""
     except (OSError, BridgeError) as exc:
         return f"(the diagnosis itself failed: {type(exc).__name__}: {exc})"
@@ -396,22 +501,27 @@ def run_checks(
     timeout: float | None = 10.0,
     seed: int | None = 0,
     progress: Callable[[CheckResult], None] | None = None,
+    tagged: bool = False,
 ) -> list[CheckResult]:
     """Run every check against ``command`` speaking ``codec``; ``progress`` sees each result as it lands.
 
     ``timeout`` bounds every wait of every check (``None``: no limit); ``seed``
     seeds the generated messages (``None``: a fresh one, shown in the echo check's detail).
-    A failure's detail ends with the likely mistake, found by one diagnostic exchange.
+    ``tagged``: every check in tagged mode, plus the checks of ids (echoed, any
+    order, golden vectors). A failure's detail ends with the likely mistake,
+    found by one diagnostic exchange.
     """
     built = get_codec(codec)
+    if tagged:
+        built.tagged()  # a codec that cannot be tagged: its ConfigError now, before any child runs
     limit = _NO_LIMIT if timeout is None or math.isinf(timeout) else float(timeout)
     seed = new_seed() if seed is None else seed
-    largest = largest_size(built)
+    largest = largest_size(built, tagged=tagged)
     strategy = message_strategy(built, max_bytes=max(0, largest))
     results: list[CheckResult] = []
     diagnosis: str | None = None
     for name, fn in _checks(
-        command, built, strategy=strategy, examples=examples, timeout=limit, seed=seed, largest=largest
+        command, built, strategy=strategy, examples=examples, timeout=limit, seed=seed, largest=largest, tagged=tagged
     ):
         start = time.monotonic()
         try:
@@ -423,7 +533,7 @@ def run_checks(
             hint = _hint_for(exc)
             if not hint and "likely" not in detail:
                 if diagnosis is None:
-                    diagnosis = diagnose(command, built, limit, largest)
+                    diagnosis = diagnose(command, built, limit, largest, tagged=tagged)
                 hint = diagnosis
             if hint:
                 detail += f" -- {hint}"
@@ -452,13 +562,17 @@ def _checks(
     timeout: float,
     seed: int,
     largest: int,
+    tagged: bool = False,
 ) -> Iterator[tuple[str, Callable[[], str]]]:
 
     def bridge() -> Bridge:
-        return Bridge(command, codec=codec, timeout=timeout, stderr="discard", restart=False)
+        return Bridge(command, codec=codec, timeout=timeout, stderr="discard", restart=False, tagged=tagged)
+
+    def raw_child() -> _Raw:
+        return _Raw(command, codec, tagged, seed)
 
     def quiet_start() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             extra = raw.silent_for(_QUIET)
             assert not extra, (
@@ -492,7 +606,7 @@ def _checks(
                 nonlocal sent
                 if first_failure:  # hypothesis replays the failing example: report the first failure
                     raise first_failure[0]
-                assume(_fits(codec, message))  # within the codec's own limits (width, max_frame)
+                assume(_fits(codec, message, tagged))  # within the codec's own limits (width, max_frame)
                 try:
                     got = br.call(message)
                     diff = difference(message, got)
@@ -528,18 +642,18 @@ def _checks(
         return "messages of " + " and ".join(map(_size_name, sizes)) + " echoed" + note
 
     def byte_by_byte() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             messages = [_large(codec, min(256, max(0, largest)))]
             if codec.kind != "text":
                 messages.append(_large(codec, 0))
             else:
                 messages.append("")
-            frame = b"".join(codec.encode(m) for m in messages)
+            frame = b"".join(raw.frame(m) for m in messages)
             deadline = time.monotonic() + timeout
             for i in range(len(frame)):
                 raw.write(frame[i : i + 1], deadline)
-            got = raw.read(len(messages), deadline)
+            got = raw.answers(len(messages), deadline)
             diffs = [d for d in map(difference, messages, got) if d]
             assert not diffs, f"requests written one byte at a time came back different {diffs[0]}"
             return f"{len(frame)} bytes written one at a time, {len(messages)} answers"
@@ -547,12 +661,12 @@ def _checks(
             raw.close()
 
     def bulk() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             messages = [_large(codec, min(64, max(0, largest))) for _ in range(50)]
             deadline = time.monotonic() + timeout
-            raw.write(b"".join(codec.encode(m) for m in messages), deadline)
-            got = raw.read(len(messages), deadline)
+            raw.write(b"".join(raw.frame(m) for m in messages), deadline)
+            got = raw.answers(len(messages), deadline)
             diffs = [d for d in map(difference, messages, got) if d]
             assert not diffs, f"requests written in one write came back different {diffs[0]}"
             return f"{len(messages)} requests in one write, {len(got)} answers"
@@ -567,7 +681,7 @@ def _checks(
                 got = br.call_many(messages)
             except BridgeError as exc:
                 done = min(len(exc.results), count)
-                answered = sum(len(codec.encode(m)) for m in exc.results[:count])
+                answered = sum(len(codec.encode(m)) for m in exc.results[:count] if m is not None)
                 why = ""
                 if isinstance(exc, CallTimeout) and answered and answered % _STDIO_BLOCK == 0:
                     why = (
@@ -583,18 +697,19 @@ def _checks(
             for i, (m, g) in enumerate(zip(messages, got, strict=True)):
                 diff = difference(m, g)
                 assert diff is None, f"pipelined response {i} is not the echo of request {i} {diff}: out of order?"
-            return f"{count} requests pipelined ({br.max_pending} in flight at most) came back in order"
+            how = "paired by id" if tagged else "came back in order"
+            return f"{count} requests pipelined ({br.max_pending} in flight at most) {how}"
 
     def clean_stdout() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             deadline = time.monotonic() + timeout
             messages = [_tagged(codec, i) for i in range(20)]
             for i, m in enumerate(messages):
-                raw.write(codec.encode(m), deadline)
-                got = raw.read(1, deadline)
+                raw.write(raw.frame(m), deadline)
+                got = raw.answers(1, deadline)
                 if len(got) != 1 or not _same(m, got[0]):
-                    hint = explain_bytes(bytes(raw.received), codec, messages[: i + 1])
+                    hint = raw.explain(messages[: i + 1])
                     shown = ", ".join(_short(g) for g in got)
                     raise AssertionError(f"request {i + 1} got {len(got)} frame(s) back ({shown}) -- {hint}")
             assert raw.decoder.buffered == 0, "bytes beyond the last response frame arrived on stdout"
@@ -605,11 +720,11 @@ def _checks(
             raw.close()
 
     def eof_exit() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             deadline = time.monotonic() + timeout
-            raw.write(codec.encode(_tagged(codec, 1)), deadline)
-            raw.read(1, deadline)
+            raw.write(raw.frame(_tagged(codec, 1)), deadline)
+            raw.answers(1, deadline)
             raw.proc.close_stdin()
             start = time.monotonic()
             grace = min(timeout, 5.0)
@@ -622,11 +737,11 @@ def _checks(
             raw.close()
 
     def sigterm_exit() -> str:
-        raw = _Raw(command, codec)
+        raw = raw_child()
         try:
             deadline = time.monotonic() + timeout
-            raw.write(codec.encode(_tagged(codec, 1)), deadline)
-            raw.read(1, deadline)
+            raw.write(raw.frame(_tagged(codec, 1)), deadline)
+            raw.answers(1, deadline)
             start = time.monotonic()
             os.kill(raw.proc.pid, signal.SIGTERM)
             grace = min(timeout, 2.0)
@@ -636,15 +751,106 @@ def _checks(
         finally:
             raw.close()
 
+    def ids_echoed() -> str:
+        raw = raw_child()
+        try:
+            deadline = time.monotonic() + timeout
+            ids = [*_EDGE_IDS, *(raw.rng.randint(1, MAX_ID) for _ in range(10))]
+            for i, ident in enumerate(ids):
+                message = _tagged(codec, i)
+                raw.write(raw.frame(message, ident), deadline)
+                got = raw.answers(1, deadline)
+                diff = difference(message, got[0])
+                assert diff is None, f"the answer to id {ident} is not the echo of its request {diff}"
+            extra = raw.silent_for(_QUIET)
+            if extra:
+                raw.received += extra
+                try:
+                    late = raw.decoder.feed(extra)
+                except ProtocolError as exc:
+                    raise AssertionError(f"unrequested bytes on stdout after the answers: {_one_line(exc)}") from None
+                for ident, _message in late:
+                    raw.pair(ident)  # names an id answered twice, or one never sent
+                raise AssertionError(f"unrequested bytes on stdout after the answers: {extra[:80]!r}")
+            return f"{len(ids)} ids copied exactly, one answer each (1, {MAX_ID}, 2^31 and random ids)"
+        finally:
+            raw.close()
+
+    def any_order() -> str:
+        raw = raw_child()
+        try:
+            deadline = time.monotonic() + timeout
+            messages = [_tagged(codec, i) for i in range(64)]
+            raw.write(b"".join(raw.frame(m) for m in messages), deadline)
+            got = raw.answers(len(messages), deadline)
+            diffs = [f"request {i}: {d}" for i, d in enumerate(map(difference, messages, got)) if d]
+            assert not diffs, f"answers paired by id are not the echoes of their requests {diffs[0]}"
+            moved = sum(b < a for a, b in zip(raw.order, raw.order[1:], strict=False))
+            return f"{len(messages)} requests in flight at once, each answer paired by its id ({moved} out of order)"
+        finally:
+            raw.close()
+
+    def vectors() -> str:
+        sets = tagged_vector_sets(codec)
+        if sets is None:
+            return f"skipped: {TAGGED_VECTORS} is not here (run the kit from a source checkout)"
+        frames = [(v["name"], bytes.fromhex(v["hex"])) for s in sets for v in s["valid"]]
+        if not frames:
+            return f"skipped: no tagged golden vectors for codec {codec.name} {codec.options()}"
+        raw = raw_child()
+        try:
+            deadline = time.monotonic() + timeout
+            for name, frame in frames:  # one at a time: several vectors share an id
+                mark = len(raw.received)
+                raw.write(frame, deadline)
+                raw.read(1, deadline)
+                got = bytes(raw.received[mark:])
+                assert got == frame, (
+                    f"tagged vector {name!r}: sent {frame[:60].hex()}, got {got[:60].hex()}"
+                    f"{' (shown cut)' if max(len(got), len(frame)) > 60 else ''}: a tagged echo must write back "
+                    "exactly the bytes it read"
+                )
+            return f"{len(frames)} tagged golden vectors answered byte for byte"
+        finally:
+            raw.close()
+
     yield "startup: stdout silent until asked", quiet_start
     yield "echo: generated messages", echo_generated
     yield "echo: large messages", echo_large
+    if tagged:
+        yield "tagged: ids copied, one answer each", ids_echoed
+        yield "tagged: answers in any order", any_order
+        yield "tagged: golden vectors byte-exact", vectors
     yield "framing: byte-by-byte writes", byte_by_byte
     yield "framing: bulk writes", bulk
-    yield "pipelining: order kept", pipelined
+    yield ("pipelining: paired by id" if tagged else "pipelining: order kept"), pipelined
     yield "stdout: frames only", clean_stdout
     yield "lifetime: exit 0 on stdin EOF", eof_exit
     yield "lifetime: exit on SIGTERM", sigterm_exit
+
+
+def tagged_vector_sets(codec: Codec[Any], path: Path = TAGGED_VECTORS) -> list[dict[str, Any]] | None:
+    """The sets of the tagged golden vectors for ``codec`` and its options (``max_frame`` aside); ``None``: no file."""
+    try:
+        sets: list[dict[str, Any]] = orjson.loads(path.read_bytes())["sets"]
+    except OSError:
+        return None
+
+    def framing(c: Codec[Any]) -> dict[str, Any]:
+        return {k: v for k, v in c.options().items() if k != "max_frame"}
+
+    ours = framing(codec)
+    found = []
+    for vector_set in sets:
+        if vector_set["codec"] != codec.name:
+            continue
+        try:
+            theirs = get_codec({"name": vector_set["codec"], **vector_set["options"]})
+        except ConfigError:
+            continue
+        if framing(theirs) == ours:
+            found.append(vector_set)
+    return found
 
 
 def _size_name(size: int) -> str:

@@ -2,8 +2,8 @@
 
 The child is spawned at import (Lambda's init phase). Every answer is wrapped
 with what the tests check: the child pid now and at init, the runtime's pid, the
-bridge's spawn count. Events with a ``_control`` key act on the environment
-instead: ``kill-child`` SIGKILLs the child between invocations, ``unbounded``
+bridge's spawn count and late answers dropped (``LAMBDA_TEST_TAGGED=1``: a tagged
+bridge). Events with a ``_control`` key act on the environment instead: ``kill-child`` SIGKILLs the child between invocations, ``unbounded``
 calls the child with no deadline at all (so that only the emulator's own
 timeout can end the invocation).
 """
@@ -25,6 +25,7 @@ bridge_handler = make_handler(
     margin=float(os.environ.get("LAMBDA_TEST_MARGIN", "0.5")),
     response=_response,  # type: ignore[arg-type]
     timeout=None,  # only the Lambda deadline bounds a call
+    tagged=os.environ.get("LAMBDA_TEST_TAGGED") == "1",
 )
 INIT_CHILD = bridge_handler.pid
 
@@ -60,4 +61,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "init_child": INIT_CHILD,
         "runtime_pid": os.getpid(),
         "spawns": bridge_handler.bridge.stats.spawns,
+        "late": bridge_handler.bridge.stats.late,
     }

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -97,7 +98,13 @@ def emulator_binary() -> Path:
 
 @contextlib.contextmanager
 def app(
-    command: list[str], codec: str, *, margin: float = 0.5, response: str = "", function_timeout: int = 10
+    command: list[str],
+    codec: str,
+    *,
+    margin: float = 0.5,
+    response: str = "",
+    function_timeout: int = 10,
+    tagged: bool = False,
 ) -> Iterator[rie.Emulator]:
     """One emulated environment running tests/lambda_app.py (make_handler) in front of ``command``."""
     env = {
@@ -105,6 +112,7 @@ def app(
         "LAMBDA_TEST_CODEC": codec,
         "LAMBDA_TEST_MARGIN": str(margin),
         "LAMBDA_TEST_RESPONSE": response,
+        "LAMBDA_TEST_TAGGED": "1" if tagged else "0",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     with rie.emulator("lambda_app.handler", TESTS, env=env, function_timeout=function_timeout) as em:
@@ -250,6 +258,40 @@ def test_make_handler_from_config_with_overrides(tmp_path: Path) -> None:
         make_handler(["cat"], config={"command": ["cat"]})
     with pytest.raises(sb.ConfigError, match="response must be"):
         make_handler(["cat"], response="xml")  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("how", ["argument", "config", "environment"])
+def test_make_handler_honours_tagged_from_each_source(
+    tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tagged= / ``tagged = true`` / STDIOBRIDGE_TAGGED=1: the bridge is tagged and a held-back answer is dropped.
+
+    The fault child holds the answer to ``hold`` until the next request: a tagged bridge keeps the child
+    after the CallTimeout and drops that late answer; an untagged one would have to recycle.
+    """
+    if how == "argument":
+        h = make_handler(FAULT_CHILD, codec="jsonl", tagged=True)
+    elif how == "config":
+        (tmp_path / "stdiobridge.toml").write_text(
+            f'command = {json.dumps(FAULT_CHILD)}\ncodec = "jsonl"\ntagged = true\n'
+        )
+        h = make_handler(config=tmp_path / "stdiobridge.toml")
+    else:
+        monkeypatch.setenv("STDIOBRIDGE_COMMAND", shlex.join(FAULT_CHILD))
+        monkeypatch.setenv("STDIOBRIDGE_CODEC", "jsonl")
+        monkeypatch.setenv("STDIOBRIDGE_TAGGED", "1")
+        h = make_handler()  # configured from the environment, as the ready-made handler is
+    try:
+        assert h.bridge.spec.tagged
+        pid = h.pid
+        assert h({"x": 1}, FakeContext(5000))["event"] == {"x": 1}
+        with pytest.raises(sb.CallTimeout, match="was kept"):
+            h({"fault": "hold"}, FakeContext(1500))
+        assert h({"x": 2}, FakeContext(5000))["event"] == {"x": 2}
+        assert h.pid == pid and h.bridge.stats.spawns == 1 and h.bridge.stats.late == 1
+    finally:
+        h.close()
 
 
 @pytest.mark.timeout(20)
@@ -448,6 +490,65 @@ def test_hung_child_ends_as_call_timeout_before_the_function_timeout() -> None:
         assert gone(first["pid"])
         after = ok(em, {"x": 2})
         assert after["pid"] != first["pid"] and after["runtime_pid"] == first["runtime_pid"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+def test_a_timed_out_invocation_recycles_the_child_unless_tagged(tagged: bool) -> None:
+    """The child holds one answer back until the next request arrives, then writes it just before the next answer.
+
+    Untagged: the invocation's CallTimeout recycles the child (its held answer dies with it), so the next
+    invocation is served by a new pid. Tagged: the id is abandoned and the child kept; the next invocation is
+    served by the same pid, and the late answer that arrives first is dropped and counted, never returned.
+    """
+    with app(FAULT_CHILD, "jsonl", margin=0.5, function_timeout=2, tagged=tagged) as em:
+        first = ok(em, {"x": 1})
+        status, body = em.invoke({"fault": "hold"})
+        assert status == 200 and isinstance(body, dict) and body["errorType"] == "CallTimeout", body
+        after = ok(em, {"x": 2})
+        assert after["answer"]["event"] == {"x": 2}
+        assert after["runtime_pid"] == first["runtime_pid"]
+        if tagged:
+            assert "was kept" in body["errorMessage"], body
+            assert after["pid"] == first["pid"] and after["spawns"] == 1 and after["late"] == 1, after
+        else:
+            assert after["pid"] != first["pid"] and after["spawns"] == 2 and after["late"] == 0, after
+            assert gone(first["pid"])
+        assert ok(em, {"x": 3})["answer"]["event"] == {"x": 3}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+def test_racket_example_after_a_timeout_keeps_its_pid_only_when_tagged(tagged: bool) -> None:
+    """The origin scenario: the Racket example (STDIOBRIDGE_TAGGED read by application.rkt) behind the handler.
+
+    Its slow work (event.work_ms) outlives the invocation: tagged, the next invocation is served by the same
+    pid, after the late answer is dropped; untagged, a Racket child is started again (and paid for).
+    """
+    command = ["racket", str(EXAMPLE / "application.rkt")]
+    with app(command, "lines", response="json", margin=0.5, function_timeout=4, tagged=tagged) as em:
+        first = ok(em, {"name": "Ada", "text": "to be or not to be"})
+        assert first["answer"]["greeting"] == "Hello, Ada!" and first["answer"]["words"] == 6
+        status, body = em.invoke({"name": "Slow", "work_ms": 4000})
+        assert status == 200 and isinstance(body, dict) and body["errorType"] == "CallTimeout", body
+        after = ok(em, {"name": "Bo"})
+        assert after["answer"]["greeting"] == "Hello, Bo!", after
+        if tagged:
+            assert after["pid"] == first["pid"] and after["spawns"] == 1 and after["late"] == 1, after
+        else:
+            assert after["pid"] != first["pid"] and after["spawns"] == 2, after
+
+
+@pytest.mark.timeout(30)
+def test_tagged_hung_request_leaves_the_child_serving() -> None:
+    """Tagged: a request the child never answers ends as CallTimeout; the same child answers what comes next."""
+    with app(FAULT_CHILD, "jsonl", margin=0.5, function_timeout=2, tagged=True) as em:
+        first = ok(em, {"x": 1})
+        status, body = em.invoke({"fault": "hang"})
+        assert status == 200 and isinstance(body, dict) and body["errorType"] == "CallTimeout", body
+        for n in range(2, 5):
+            after = ok(em, {"x": n})
+            assert after["answer"]["event"] == {"x": n} and after["pid"] == first["pid"] and after["spawns"] == 1
 
 
 @pytest.mark.timeout(30)

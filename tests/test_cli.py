@@ -262,3 +262,40 @@ def test_a_log_line_on_lenprefix_shows_the_text_and_where_logs_belong() -> None:
     error = one_error_line(cli("run", "--codec", "lenprefix", "--", *ODD, "lenprefix-log", stdin="hello\n"))
     assert "FrameTooLarge" in error and "b'INFO handling a request" in error
     assert "Logs belong on stderr" in error
+
+
+TAGGED_CHILD = [sys.executable, str(ROOT / "tests" / "childprogs" / "tagged_faulty.py")]
+
+
+def test_run_tagged_from_the_flag_or_the_config_and_no_tagged_overrides(tmp_path: Path) -> None:
+    """The child answers with its STDIOBRIDGE_TAGGED, as a tagged frame only when tagged: both must agree."""
+    out = cli("run", "--tagged", "--codec", "lines", "--", *TAGGED_CHILD, "env", stdin="a\nb\n")
+    assert out.returncode == 0 and out.stdout == "1\n1\n", out.stderr
+    out = cli("run", "--codec", "lines", "--", *TAGGED_CHILD, "env", stdin="a\n")
+    assert out.returncode == 0 and out.stdout == "0\n", out.stderr
+    cfg = tmp_path / "stdiobridge.toml"
+    cfg.write_text(f'command = {json.dumps([*TAGGED_CHILD, "env", "jsonl"])}\ncodec = "jsonl"\ntagged = true\n')
+    out = cli("run", "--config", str(cfg), stdin='{"x": 1}\n')
+    assert out.returncode == 0 and out.stdout == '"1"\n', out.stderr
+    out = cli("run", "--config", str(cfg), "--no-tagged", stdin='{"x": 1}\n')
+    assert out.returncode == 0 and out.stdout == '"0"\n', out.stderr
+
+
+def test_run_tagged_names_a_child_that_drops_the_ids() -> None:
+    out = cli("run", "--tagged", "--codec", "jsonl", "--", *TAGGED_CHILD, "drop-id", "jsonl", stdin='{"a": 1}\n')
+    assert out.returncode == 1 and out.stdout == ""
+    assert "DecodeError" in out.stderr and "not a tagged frame" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_tagged_times_tagged_calls_and_tagged_spawns() -> None:
+    """Persistent and spawn-per-call runs both speak tagged frames (a drop-id child fails the persistent part)."""
+    args = ("bench", "--tagged", "--count", "200", "--spawn-count", "3", "--codec", "msgpack")
+    out = cli(*args, "--", str(GO / "go-msgpack"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "tagged" and "faster per call" in out.stdout
+    spawned = cli(
+        "bench", "--tagged", "--codec", "lines", "--count", "5", "--spawn-count", "2", "--", *TAGGED_CHILD, "env"
+    )
+    assert spawned.returncode == 0, spawned.stderr  # untagged spawns would answer "0" without an id: not decodable
+    bad = cli("bench", "--tagged", "--codec", "lines", "--count", "5", "--", *TAGGED_CHILD, "drop-id")
+    assert bad.returncode == 1 and "not a tagged frame" in bad.stderr, bad.stdout + bad.stderr

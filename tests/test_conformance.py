@@ -6,16 +6,18 @@ cross-language proof that the three implementations agree on the wire.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from stdiobridge import Codec, ConfigError
+from stdiobridge import Codec, ConfigError, get_codec
 from stdiobridge.codecs import LenPrefixCodec
-from stdiobridge.conformance import CheckResult, difference, format_report, run_checks
+from stdiobridge.conformance import CheckResult, difference, format_report, run_checks, tagged_vector_sets
 
 from childprogs import faulty
 
@@ -242,3 +244,92 @@ def test_cli_reads_the_command_and_codec_from_config_and_accepts_timeout_inf(tmp
     assert "codec msgpack" in out.stdout and "summary: 9 of 9 checks passed" in out.stdout
     for line in out.stdout.splitlines():  # one duration per line, not "(0.3 s) (0.31 s)"
         assert len(re.findall(r"\(\d+(\.\d+)? s\)", line)) <= 1, line
+
+
+# --- tagged mode: `conform --tagged` -------------------------------------------------------
+
+TAGGED_FAULTY = [sys.executable, str(ROOT / "tests" / "childprogs" / "tagged_faulty.py")]
+TAGGED_CHECKS = ("tagged: ids copied, one answer each", "tagged: answers in any order")
+
+
+@pytest.mark.parametrize("codec", ["lines", "jsonl"])
+@pytest.mark.parametrize(
+    ("mode", "mistake", "named"),
+    [
+        ("wrong-id", "answered with id 2, which was never sent (ids waiting: 1)", "likely it invents or changes ids"),
+        ("drop-id", "not a tagged frame", "likely the child drops the ids"),
+        ("twice", "the child answered id 1 twice", "likely it writes two answers for one request"),
+    ],
+)
+def test_a_tagged_child_with_an_id_mistake_is_named(codec: str, mode: str, mistake: str, named: str) -> None:
+    """Each id mistake fails the ids check with its own name, and every other failure carries the same diagnosis."""
+    results = by_name(run_checks([*TAGGED_FAULTY, mode, codec], codec, examples=5, timeout=5, tagged=True))
+    ids = results["tagged: ids copied, one answer each"]
+    assert not ids.passed and mistake in ids.detail and named in ids.detail, ids.detail
+    for name in ("echo: generated messages", "tagged: answers in any order", "pipelining: paired by id"):
+        assert not results[name].passed and named in results[name].detail, results[name].detail
+    assert results["startup: stdout silent until asked"].passed
+
+
+def test_the_same_faulty_child_untagged_is_a_plain_echo_that_conforms() -> None:
+    """The kit tells the child its mode: STDIOBRIDGE_TAGGED=0 makes the faulty child a plain echo, and it passes."""
+    results = run_checks([*TAGGED_FAULTY, "twice", "jsonl"], "jsonl", examples=5, timeout=5)
+    assert all(r.passed for r in results), format_report(TAGGED_FAULTY, "jsonl", results)
+    assert not any(r.name.startswith("tagged:") for r in results)
+
+
+def test_answers_out_of_order_are_accepted_and_counted() -> None:
+    """A child answering each batch of requests last first conforms; the any-order check saw the reordering."""
+    command = [*TAGGED_FAULTY, "reverse", "jsonl"]
+    results = run_checks(command, "jsonl", examples=10, timeout=10, tagged=True)
+    assert all(r.passed for r in results), format_report(command, "jsonl (tagged)", results)
+    order = by_name(results)["tagged: answers in any order"].detail
+    moved = re.search(r"\((\d+) out of order\)", order)
+    assert moved and int(moved[1]) > 0, order
+
+
+def test_tagged_vector_sets_follow_the_codec_options() -> None:
+    """The vector check picks the sets of the codec's framing options; none for options without vectors."""
+    assert tagged_vector_sets(get_codec("lenprefix")) == [
+        s for s in _tagged_sets() if s["codec"] == "lenprefix" and s["options"] == {}
+    ]
+    little = tagged_vector_sets(get_codec({"name": "lenprefix", "width": 2, "byteorder": "little"}))
+    assert little and [s["options"] for s in little] == [{"width": 2, "byteorder": "little"}]
+    assert tagged_vector_sets(get_codec({"name": "lenprefix", "width": 8})) == []
+    assert tagged_vector_sets(get_codec({"name": "jsonl", "max_frame": 1000})) == tagged_vector_sets(get_codec("jsonl"))
+    assert tagged_vector_sets(get_codec("jsonl"), ROOT / "no-such.json") is None
+
+
+def test_a_codec_that_cannot_be_tagged_is_refused_before_any_child_runs() -> None:
+    class Frames(Codec[bytes]):
+        name = "frames"
+        kind = "frames"
+
+        def encode(self, message: bytes) -> bytes:
+            return message
+
+        def decoder(self) -> Any:
+            raise NotImplementedError
+
+    with pytest.raises(ConfigError, match=r"tagged mode needs kind"):
+        run_checks(["/no/such/child"], Frames(), tagged=True)
+
+
+def _tagged_sets() -> list[dict[str, Any]]:
+    sets: list[dict[str, Any]] = json.loads((ROOT / "protocols" / "vectors" / "tagged.json").read_text())["sets"]
+    return sets
+
+
+def test_cli_conform_tagged_from_the_flag_and_from_config(tmp_path: Path) -> None:
+    """`--tagged` and `tagged = true` in --config both run the tagged checks; --no-tagged overrides the config."""
+    out = conform_cli("--tagged", "--codec", "lines", "--examples", "5", "--", *TAGGED_FAULTY, "drop-id")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "codec lines (tagged)" in out.stdout and "likely the child drops the ids" in out.stdout
+    (tmp_path / "stdiobridge.toml").write_text(
+        f'command = {json.dumps([*TAGGED_FAULTY, "echo", "jsonl"])}\ncodec = "jsonl"\ntagged = true\n'
+    )
+    out = conform_cli("--config", str(tmp_path / "stdiobridge.toml"), "--examples", "5")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "summary: 12 of 12 checks passed; the child conforms to the jsonl (tagged) contract" in out.stdout
+    out = conform_cli("--config", str(tmp_path / "stdiobridge.toml"), "--examples", "5", "--no-tagged")
+    assert out.returncode == 0 and "summary: 9 of 9 checks passed" in out.stdout, out.stdout + out.stderr

@@ -1,8 +1,8 @@
 """The reference children (Go, Racket, Rust) as a child author copies them: conformance, typed services, tagged mode.
 
 Every child is a real binary built by ``make children``; a missing one fails (never skips), since
-``make test`` builds them all first. Tagged mode is driven with raw frames over a pipe here, because
-a tagged ``Bridge`` is not ready yet; that also checks the exact bytes a tagged child writes back.
+``make test`` builds them all first. Tagged mode is checked by the conformance kit (``conform
+--tagged``) and with raw frames over a pipe, which checks the exact bytes a tagged child writes back.
 """
 
 from __future__ import annotations
@@ -57,12 +57,18 @@ def exchange(command: list[str], data: bytes, *, tagged: bool) -> bytes:
     return done.stdout
 
 
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
 @pytest.mark.parametrize(("language", "codec"), sorted(ECHOES))
-def test_every_reference_child_conforms(language: str, codec: str) -> None:
+def test_every_reference_child_conforms(language: str, codec: str, tagged: bool) -> None:
+    """The kit passes every reference child, tagged too (`conform --tagged`: ids, any order, golden vectors)."""
     command = child(ECHOES[language, codec])
-    results = run_checks(command, codec, examples=40, timeout=20)
-    report = format_report(command, codec, results)
+    results = run_checks(command, codec, examples=40, timeout=20, tagged=tagged)
+    report = format_report(command, f"{codec} (tagged)" if tagged else codec, results)
     assert results and all(r.passed for r in results), report
+    assert len(results) == (12 if tagged else 9), report
+    if tagged:
+        vectors = next(r.detail for r in results if r.name == "tagged: golden vectors byte-exact")
+        assert vectors.endswith("tagged golden vectors answered byte for byte"), vectors
 
 
 def _vector_sets(path: Path, codec: str) -> list[dict[str, Any]]:
