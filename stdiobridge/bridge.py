@@ -189,7 +189,11 @@ class Bridge(Front):
                 child = self._child
                 # poll(0): nothing on stdout between calls (a stale answer, a log line) and no death
                 if child is not None and child.ex.quick and not child.poll(0) and not self._closed:
-                    answered, value = self._quick(child, frame, limit, entered)
+                    try:
+                        answered, value = self._quick(child, frame, limit, entered)
+                    except BaseException:
+                        self._interrupted(child)
+                        raise
                     if answered:
                         self._sup.calls += 1
                         return value
@@ -218,7 +222,11 @@ class Bridge(Front):
                 try:
                     child = self._child
                     if child is not None and child.ex.quick and not self._closed:
-                        answered, value = self._quick(child, frame, limit, entered, rid)
+                        try:
+                            answered, value = self._quick(child, frame, limit, entered, rid)
+                        except BaseException:
+                            self._interrupted(child)
+                            raise
                         if answered:
                             self._sup.calls += 1
                             return value
@@ -244,13 +252,16 @@ class Bridge(Front):
         Returns ``(True, answer)``, ``(False, call)`` to wait for, or ``(False, None)``: nothing was
         written, the general path (and its not-delivered rule) takes the request."""
         ex = child.ex
+        ex.quick_started(rid)  # from here until quick_done, leaving early means the request may be out
         try:
             n = os.write(child.in_fd, frame)
         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+            ex.quick_done()
             return False, None
         if n != len(frame):  # partly written: the general path writes the rest
             call = ex.submit([(rid, frame)], now=entered, limit=limit)
             ex.wrote(n)
+            ex.quick_done()
             return False, call
         try:
             data = os.read(child.out_fd, _CHUNK)
@@ -259,8 +270,16 @@ class Bridge(Front):
         if not data:  # nothing yet (or EOF): wait for it as usual
             call = ex.submit([(rid, frame)], now=entered, limit=limit)
             ex.wrote(n)
+            ex.quick_done()
             return False, call
-        return ex.quick_answer(frame, data, entered, limit, rid)
+        outcome = ex.quick_answer(frame, data, entered, limit, rid)
+        ex.quick_done()
+        return outcome
+
+    def _interrupted(self, child: _Child) -> None:
+        """An exception left the fast path: the exchange decides what that means for the child."""
+        child.ex.quick_interrupted()
+        self._settle(child)
 
     def _finish_drive(self, child: _Child, call: Call) -> list[Any]:
         """Wait for ``call`` (already submitted to ``child``) the usual way, holding the turn."""
@@ -295,12 +314,13 @@ class Bridge(Front):
         (a double answer, a log line) mean some were shifted, so raise rather than hand them out."""
         if not self._turn.acquire(blocking=False):
             return  # another caller has the pipes: its own check covers this
+        self._owner = threading.get_ident()
         try:
             child = self._child
             if child is not None and child.ex.idle and child.poll(0):
                 self._idle_event(child)
         finally:
-            self._turn.release()
+            self._give_turn()
 
     # -- the machinery
 

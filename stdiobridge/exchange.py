@@ -214,6 +214,7 @@ class Exchange:
         self.state = ChildState.READY
         self.failure: BridgeError | None = None  # why the child is BROKEN
         self.failure_heard = False  # whether a call got it (else the front tells the next caller)
+        self.quick_pending: int | None = None  # the fast path's request id while it is out unregistered
         self.fresh = True  # no answer yet: ``startup_limit`` applies
         self.accepted = 0  # requests accepted (for max_calls)
         self.answered = 0
@@ -376,6 +377,30 @@ class Exchange:
             and not self._by_id
             and not self._abandoned
         )
+
+    def quick_started(self, rid: int = 0) -> None:
+        """The front is about to write a one-request call without registering it (the fast path)."""
+        self.quick_pending = rid
+
+    def quick_done(self) -> None:
+        """The fast path's request is answered, or registered as an ordinary call."""
+        self.quick_pending = None
+
+    def quick_interrupted(self) -> None:
+        """The caller left the fast path early (any exception) after ``quick_started``: its request may be
+        out with nobody to read the answer. Untagged that breaks the child; tagged its id is abandoned."""
+        rid, self.quick_pending = self.quick_pending, None
+        if rid is None or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return
+        if self.tagged:
+            self._abandoned.add(rid)
+        else:
+            self._break(
+                ChildExited(
+                    f"{label(self.child)} was stopped because a call in flight was interrupted; "
+                    "its request may or may not have been processed"
+                )
+            )
 
     def quick_answer(
         self, frame: bytes, data: bytes, now: float, limit: float | None, rid: int = 0

@@ -313,3 +313,15 @@ def test_quick_answer_tagged_needs_the_right_id() -> None:
     assert ex.quick_answer(wire.encode((7, "x")), wire.encode((7, "y")), 0.0, 5.0, 7) == (True, "y")
     answered, call = ex.quick_answer(wire.encode((8, "x")), wire.encode((9, "y")), 0.0, 5.0, 8)
     assert not answered and isinstance(call.error, sb.ProtocolError) and "request id 9" in str(call.error)
+
+
+def test_leaving_the_fast_path_early_breaks_an_untagged_child_and_abandons_a_tagged_id() -> None:
+    ex, _ = make()
+    ex.quick_started()
+    ex.quick_interrupted()  # e.g. KeyboardInterrupt right after the write
+    assert ex.state is ChildState.BROKEN
+    ex, wire = make("jsonl", tagged=True)
+    ex.quick_started(7)
+    ex.quick_interrupted()
+    assert ex.state is ChildState.READY
+    assert ex.received(wire.encode((7, "late")), 0.0) == [] and ex.stats.late == 1
