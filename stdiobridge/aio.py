@@ -34,6 +34,7 @@ log = logging.getLogger("stdiobridge")
 _CHUNK = 1 << 16
 _BIG_CHUNK = 1 << 20
 _REAP_WAIT = 0.5
+_QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
 
 
 class _Child:
@@ -70,6 +71,7 @@ class AsyncBridge(Front):
         self._spawning: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
+        self._quick_run = 0  # calls answered at once since the loop last ran: a few, then the loop gets a turn
 
     # -- public state
 
@@ -146,12 +148,95 @@ class AsyncBridge(Front):
 
     async def call(self, message: Any, timeout: float | None = None) -> Any:
         """Send one message and await the child's response to it (errors as for ``Bridge.call``)."""
-        limit = check_call_timeout(timeout)
+        limit = None if timeout is None else check_call_timeout(timeout)
         if self._ids is None:
-            frames = [(0, self._wire.encode(message))]
+            rid = 0
+            frame = self._wire.encode(message)
         else:
-            frames = encode_frames(self._wire, (message,), self._ids)
-        return (await self._call(frames, limit, rolling=False))[0]
+            rid = next(self._ids)
+            frame = self._wire.encode((rid, message))
+        child = self._child
+        if (
+            child is not None
+            and not child.gone
+            and child.ex.quick
+            and self._busy == 0
+            and self._quick_run < _QUICK_RUN
+            and not self._closed
+            and self._unheard is None
+        ):
+            loop = asyncio.get_running_loop()
+            if not self._quick_run:
+                loop.call_soon(self._new_iteration)
+            self._quick_run += 1
+            if child.loop is loop and (rid or self._silent(child)):
+                # The common case, flat, as in Bridge.call: an idle child, the request written whole, its
+                # answer read at once, no loop iteration. Anything else goes to the exchange.
+                ex = child.ex
+                entered = loop.time()
+                ex.quick_started(rid)
+                try:
+                    answered, value = self._quick(child, frame, limit, entered, rid)
+                    ex.quick_done()
+                except BaseException:
+                    ex.quick_interrupted()
+                    self._after(child, [])
+                    raise
+                if answered:
+                    self._sup.calls += 1
+                    return value
+                if value is not None:  # written: never NOT_DELIVERED
+                    self._busy += 1
+                    try:
+                        await self._wait(child, value, loop)
+                    finally:
+                        self._release_slot()
+                    return self._outcome(value)[0]
+        return (await self._call([(rid, frame)], limit, rolling=False))[0]
+
+    def _new_iteration(self) -> None:
+        self._quick_run = 0
+
+    def _silent(self, child: _Child) -> bool:
+        """Untagged: nothing waits on stdout before a request goes out (a stale answer, a log line)."""
+        try:
+            data = os.read(child.proc.stdout_fd, _BIG_CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if data:
+            self._after(child, child.ex.received(data, child.loop.time()))  # breaks it: the next call hears
+        else:
+            self._exited(child)
+        return False
+
+    def _quick(self, child: _Child, frame: bytes, limit: float | None, entered: float, rid: int) -> tuple[bool, Any]:
+        """Write and read at once (``Exchange.quick_answer``); ``(False, call)`` to wait for; ``(False, None)``
+        when nothing was written (the general path takes it)."""
+        ex = child.ex
+        fd = child.proc.stdin_fd
+        try:
+            n = os.write(fd, frame)
+        except OSError:
+            return False, None
+        if n == len(frame):
+            try:
+                data = os.read(child.proc.stdout_fd, _CHUNK)
+            except BlockingIOError:
+                data = b""
+            except OSError:
+                data = b""
+            if data:
+                answered, value = ex.quick_answer(frame, data, entered, limit, rid)
+                if not answered:
+                    self._after(child, [])
+                return answered, value
+        call = ex.submit([(rid, frame)], now=entered, limit=limit)
+        ex.wrote(n)
+        if n < len(frame):
+            self._send(child)  # the rest, as the pipe drains
+        return False, call
 
     async def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined; responses in order. Every message is encoded first.
@@ -174,29 +259,36 @@ class AsyncBridge(Front):
             self._busy += 1
         try:
             for attempt in (1, 2):
-                child = await self._ready(loop)
+                child = self._child
+                if child is None or child.gone or child.ex.state is not ChildState.READY or child.loop is not loop:
+                    child = await self._ready(loop)
                 idle = child.ex.idle
                 call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
-                call.waiter = loop.create_future()
                 if idle:  # written at once
                     self._send(child)
                 elif not child.flush_due and not child.writing:  # joins others: one write per loop iteration
                     child.flush_due = True
                     loop.call_soon(self._flush, child)
-                self._rearm(child)
-                try:
-                    await call.waiter
-                except BaseException as exc:
-                    child.ex.abandon(call, exc, reader_continues=not child.gone)
-                    self._after(child, [])
-                    raise
+                await self._wait(child, call, loop)
                 if call.error is not NOT_DELIVERED or attempt == 2:
-                    break
-            if call.error is not None and child.reaped is not None:
-                await asyncio.shield(child.reaped)  # as with Bridge: the child is gone when the caller hears
+                    return self._outcome(call)
         finally:
             self._release_slot()
-        return self._outcome(call)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait(self, child: _Child, call: Call, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait for ``call`` (submitted to ``child``); on any way out, tell the exchange."""
+        if not call.done:
+            call.waiter = loop.create_future()
+            self._rearm(child)
+            try:
+                await call.waiter
+            except BaseException as exc:
+                child.ex.abandon(call, exc, reader_continues=not child.gone)
+                self._after(child, [])
+                raise
+        if call.error is not None and call.error is not NOT_DELIVERED and child.reaped is not None:
+            await asyncio.shield(child.reaped)  # as with Bridge: the child is gone when the caller hears
 
     def _outcome(self, call: Call) -> list[Any]:
         error = call.error
@@ -419,13 +511,16 @@ class AsyncBridge(Front):
                 waiter.set_result(None)
 
     def _rearm(self, child: _Child) -> None:
+        """Keep one timer armed no later than the earliest deadline. A timer is not cancelled when its
+        deadline goes away: it fires, finds nothing due, and re-arms for the next one (one timer per
+        timeout period instead of two per call)."""
         when = child.ex.next_deadline()
-        if when == child.timer_at:
+        if when is None or (child.timer is not None and child.timer_at is not None and child.timer_at <= when):
             return
         if child.timer is not None:
             child.timer.cancel()
         child.timer_at = when
-        child.timer = None if when is None else child.loop.call_at(when, self._on_timer, child)
+        child.timer = child.loop.call_at(when, self._on_timer, child)
 
     async def _reap(self, child: _Child) -> None:
         await asyncio.to_thread(child.proc.reap, _REAP_WAIT)
