@@ -489,9 +489,22 @@ class Exchange:
                 )
             )
         done: list[Call] = []
-        for message in messages:
-            request = fifo.popleft()
-            self._answer(request, message, now, done)
+        self.fresh = False
+        self.answered += len(messages)
+        popleft = fifo.popleft
+        for message in messages:  # _answer, inlined: this is the per-message loop of call_many
+            request = popleft()
+            call = request.call
+            if call.done:  # its caller left: the answer is dropped in its slot
+                self.stats.late += 1
+                continue
+            call.results[request.index] = message
+            call.pending -= 1
+            if not call.pending:
+                call.done = True
+                done.append(call)
+            elif call.rolling and call.limit is not None:
+                call.deadline = now + call.limit  # next_deadline re-files it
         return done
 
     def _deliver_tagged(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
