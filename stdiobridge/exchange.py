@@ -412,9 +412,7 @@ class Exchange:
         ``(True, message)``. Otherwise the request is registered as an ordinary written call, ``data``
         goes through the usual rules, and ``(False, call)`` is returned for the front to wait on as usual.
         """
-        stats = self.stats
-        stats.bytes_sent += len(frame)
-        stats.bytes_received += len(data)
+        self.stats.bytes_received += len(data)
         decoder = self._decoder
         try:
             messages = decoder.feed(data)
@@ -426,22 +424,20 @@ class Exchange:
         if fault is None and len(messages) == 1 and (self.tagged or not decoder.buffered):
             message = messages[0]
             if not self.tagged or message[0] == rid:
+                self.stats.bytes_sent += len(frame)
                 self.fresh = False
                 self.answered += 1
                 if self.partial:
                     self.partial.clear()
                 return True, message[1] if self.tagged else message
-        stats.bytes_sent -= len(frame)
-        stats.bytes_received -= len(data)  # counted again below
         call = self.submit([(rid, frame)], now=now, limit=limit)
         self.wrote(len(frame))
-        self.stats.bytes_received += len(data)
-        done = self._deliver(messages, now, data) if messages else []
+        if messages:
+            self._deliver(messages, now, data)
         if fault is not None and self.state is ChildState.READY:
             self._break(stopped(fault, self.child))
         elif not messages and len(self.partial) < _PARTIAL_KEPT:
             self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
-        del done
         return False, call
 
     # -- receiving
@@ -633,20 +629,15 @@ class Exchange:
         self.failure = error
         calls = self._live_calls()
         self.failure_heard = bool(calls)
-        first = True
-        for call in calls:
-            if first and not isinstance(error, ChildExited):
-                call._fail(error)
-            else:
-                call._fail(
-                    error
-                    if first
-                    else ChildExited(
-                        f"{label(self.child)} was stopped ({_first_line(error)}); "
-                        "this request may or may not have been processed"
-                    )
+        for i, call in enumerate(calls):  # the first hears what happened, the others that they were caught in it
+            call._fail(
+                error
+                if i == 0
+                else ChildExited(
+                    f"{label(self.child)} was stopped ({_first_line(error)}); "
+                    "this request may or may not have been processed"
                 )
-            first = False
+            )
         self._clear()
         return calls
 

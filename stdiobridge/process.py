@@ -503,7 +503,12 @@ class ChildProcess:
                 self.pidfd = -1
         self._pump.join(max(pump_wait, 0.05))
         if held or self._pump.is_alive():  # a process it left behind holds its pipes: that one too
-            kill_known(pipe_holders(self.inodes, exclude=os.getpid()))
+            me = os.getpid()
+            holders = pipe_holders(self.inodes, exclude=me)
+            # Not our own children: one being spawned right now holds copies of every descriptor of ours
+            # between its fork and its exec; a process the child left behind is never our child.
+            table = proc_table()
+            kill_known({pid: start for pid, start in holders.items() if pid in table and table[pid].ppid != me})
             self._pump.join(0.5)
         if os.getpid() == self.host_pid:
             _watchdog.forget(self.pid)

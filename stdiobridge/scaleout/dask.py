@@ -346,7 +346,7 @@ def _stream(
 def _collect(client: Client, job: _Job, rest: collections.deque[_Job]) -> list[Any]:
     """One batch's responses; on failure, cancel the rest and raise stdiobridge's error, named."""
     try:
-        result: _Batch = job.future.result()
+        result: _Batch = _result(client, job.future)
     except BridgeError as exc:
         raise _fail(client, exc, job, rest) from None
     except KilledWorker as exc:
@@ -364,6 +364,22 @@ def _collect(client: Client, job: _Job, rest: collections.deque[_Job]) -> list[A
             raise _fail(client, BridgeClosed("the Dask client was closed during the map"), job, rest) from exc
         raise
     return result.events
+
+
+def _result(client: Client, future: Future[_Batch]) -> _Batch:
+    """``future.result()``, but never waiting on a client that was closed meanwhile (a future of a closed
+    client may never settle)."""
+    while True:
+        try:
+            return future.result(timeout=_CLOSED_CHECK)
+        except TimeoutError as exc:
+            if isinstance(exc, BridgeError):  # the batch's own CallTimeout, from the worker
+                raise
+            if client.status in ("closing", "closed"):
+                raise BridgeClosed("the Dask client was closed during the map") from None
+
+
+_CLOSED_CHECK = 0.5  # seconds between looks at the client's status while a batch runs
 
 
 def _fail(client: Client, err: BridgeError, job: _Job, rest: collections.deque[_Job]) -> BridgeError:
