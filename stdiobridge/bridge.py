@@ -283,6 +283,12 @@ class Bridge(Front):
 
     def _finish_drive(self, child: _Child, call: Call) -> list[Any]:
         """Wait for ``call`` (already submitted to ``child``) the usual way, holding the turn."""
+        self._drive_settled(child, call)
+        return self._outcome(call)  # delivered (a byte was written): never NOT_DELIVERED
+
+    def _drive_settled(self, child: _Child, call: Call) -> None:
+        """Drive the pipes until ``call`` is done (holding the turn); any way out tells the exchange, and
+        the child is retired afterwards if the exchange says so."""
         try:
             self._drive(child, call, None)
         except BaseException as exc:
@@ -290,7 +296,6 @@ class Bridge(Front):
             raise
         finally:
             self._settle(child)
-        return self._outcome(call)  # delivered (a byte was written): never NOT_DELIVERED
 
     def call_many(self, messages: Iterable[Any], timeout: float | None = None) -> list[Any]:
         """Send many messages pipelined (up to ``max_pending`` in flight); responses in order.
@@ -335,13 +340,7 @@ class Bridge(Front):
                 try:
                     child = self._ready()
                     call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
-                    try:
-                        self._drive(child, call, None)
-                    except BaseException as exc:
-                        child.ex.abandon(call, exc)
-                        raise
-                    finally:
-                        self._settle(child)
+                    self._drive_settled(child, call)
                 finally:
                     self._give_turn()
             if call.error is NOT_DELIVERED and attempt == 1:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -92,26 +91,6 @@ def test_close_is_idempotent_and_later_calls_raise_bridge_closed() -> None:
         br.call("y")
     with pytest.raises(sb.BridgeClosed):
         br.start()
-
-
-def test_close_from_another_thread_during_a_stuck_call() -> None:
-    br = sb.Bridge(faulty("hang"), timeout=None, close_timeout=0.2, terminate_timeout=0.2)
-    br.start()
-    errors: list[BaseException] = []
-
-    def stuck() -> None:
-        try:
-            br.call("forever!")
-        except BaseException as exc:
-            errors.append(exc)
-
-    th = threading.Thread(target=stuck)
-    th.start()
-    time.sleep(0.3)
-    br.close()
-    th.join(5)
-    assert not th.is_alive()
-    assert len(errors) == 1 and isinstance(errors[0], sb.BridgeClosed)
 
 
 def test_max_calls_recycles_the_child() -> None:
