@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import BridgeClosed, BridgeError, ChildExited, ProtocolError
+from .errors import BridgeClosed, BridgeError, ProtocolError
 from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
 from .front import Front
@@ -70,7 +70,6 @@ class AsyncBridge(Front):
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._spawning: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
         self._quick_run = 0  # calls answered at once since the loop last ran: a few, then the loop gets a turn
 
     # -- public state
@@ -290,16 +289,6 @@ class AsyncBridge(Front):
         if call.error is not None and call.error is not NOT_DELIVERED and child.reaped is not None:
             await asyncio.shield(child.reaped)  # as with Bridge: the child is gone when the caller hears
 
-    def _outcome(self, call: Call) -> list[Any]:
-        error = call.error
-        if error is None:
-            self._sup.calls += len(call.results)
-            return call.results
-        if self._closed and isinstance(error, ChildExited):
-            call.error = error = BridgeClosed(f"{self!r} was closed before this call was answered")
-        self._count(len(call.answers_so_far()), error)
-        return call.outcome()  # type: ignore[no-any-return]
-
     async def _wait_for_slot(self) -> None:
         """Backpressure: wait, in arrival order, for a call in flight to finish and hand over its slot."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -324,12 +313,7 @@ class AsyncBridge(Front):
     async def _ready(self, loop: asyncio.AbstractEventLoop) -> _Child:
         """The child to send to, on this loop: spawned if need be, moved over from a finished loop."""
         while True:
-            if self._closed:
-                raise BridgeClosed(f"{self!r} is closed")
-            if self._unheard is not None:
-                failure, self._unheard = self._unheard, None
-                self._count(0, failure)
-                raise failure
+            self._check_open()
             child = self._child
             if child is not None and child.ex.state is ChildState.READY and not child.gone:
                 if child.loop is not loop:

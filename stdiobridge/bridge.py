@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import BridgeClosed, BridgeError, CallTimeout, ChildExited, ProtocolError
+from .errors import BridgeError, CallTimeout, ProtocolError
 from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
 from .front import Front
@@ -69,7 +69,6 @@ class Bridge(Front):
         self._owner = 0  # the thread holding ``_turn``: a signal handler in it must not wait for it
         self._state = _StateLock()  # tagged: guards the exchange; waiting callers sleep on it
         self._child: _Child | None = None
-        self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
 
     # -- public state
 
@@ -348,18 +347,6 @@ class Bridge(Front):
             break
         return self._outcome(call)
 
-    def _outcome(self, call: Call) -> list[Any]:
-        error = call.error
-        if error is None:
-            self._sup.calls += len(call.results)
-            return call.results
-        if self._closed and isinstance(error, ChildExited):
-            error = BridgeClosed(f"{self!r} was closed during the call")
-            call.error = error
-        done = len(call.answers_so_far())
-        self._count(done, error)
-        return call.outcome()  # type: ignore[no-any-return]
-
     def _take_turn(self, limit: float | None, entered: float) -> None:
         """Wait for the right to drive the pipes; the wait counts against the call's deadline."""
         if self._turn.acquire(blocking=False):
@@ -388,12 +375,7 @@ class Bridge(Front):
 
     def _ready(self) -> _Child:
         """The child to send to (started if need be), checked for a death or output while it was idle."""
-        if self._closed:
-            raise BridgeClosed(f"{self!r} is closed")
-        if self._unheard is not None:
-            failure, self._unheard = self._unheard, None
-            self._count(0, failure)
-            raise failure
+        self._check_open()
         child = self._child
         if child is not None and child.ex.idle and child.poll(0):
             self._idle_event(child)  # stdout readable or the child exited while nobody was calling
@@ -596,12 +578,7 @@ class Bridge(Front):
             return child.ex.submit(frames, now=entered, limit=limit, rolling=rolling), child
 
     def _ready_tagged(self) -> _Child:
-        if self._closed:
-            raise BridgeClosed(f"{self!r} is closed")
-        if self._unheard is not None:
-            failure, self._unheard = self._unheard, None
-            self._count(0, failure)
-            raise failure
+        self._check_open()
         if self._child is not None:
             return self._child  # draining or broken with calls still on it: wait for them below
         now = time.monotonic()

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from .codecs import Codec, CodecSpec
 from .core import BridgeStats, Supervisor
-from .errors import ChildExited, SpawnError
-from .exchange import Exchange, RequestIds
+from .errors import BridgeClosed, BridgeError, ChildExited, SpawnError
+from .exchange import Call, Exchange, RequestIds
 from .process import ChildProcess, StderrMode, finish_background_work
 from .spec import OPTION_NAMES, BridgeSpec, build_spec, unknown_option
 
@@ -106,6 +106,7 @@ class Front:
         self._ids = RequestIds() if spec.tagged else None
         self._sup = Supervisor(restart=spec.restart, max_restarts=spec.max_restarts, restart_window=spec.restart_window)
         self._closed = False
+        self._unheard: BridgeError | None = None  # a retired child's fault nobody heard of: the next caller does
         self._setup()
         _fronts.add(self)
 
@@ -187,16 +188,32 @@ class Front:
             stats=self._sup,
         )
 
-    def _count(self, ok: int, error: BaseException | None) -> None:
-        """Count a finished call: ``ok`` answers delivered, or the error it ended with."""
-        sup = self._sup
+    def _check_open(self) -> None:
+        """Before a request is sent: the bridge must be open, and a fault nobody heard of is raised now
+        (the request is then not sent)."""
+        if self._closed:
+            raise BridgeClosed(f"{self!r} is closed")
+        if self._unheard is not None:
+            failure, self._unheard = self._unheard, None
+            self._count(0, failure)
+            raise failure
+
+    def _outcome(self, call: Call) -> list[Any]:
+        """A finished call's answers, counted; or its error (``BridgeClosed`` if the bridge was closed under it)."""
+        error = call.error
         if error is None:
-            sup.calls += ok
-        else:
-            sup.calls += ok
-            sup.failures += 1
-            sup.timeouts += isinstance(error, TimeoutError)
-            sup.last_failure = str(error).split("\n", 1)[0][:200]
+            self._sup.calls += len(call.results)
+            return call.results
+        if self._closed and isinstance(error, ChildExited):
+            call.error = error = BridgeClosed(f"{self!r} was closed during the call")
+        self._count(len(call.answers_so_far()), error)
+        return call.outcome()  # type: ignore[no-any-return]
+
+    def _count(self, ok: int, error: BaseException | None) -> None:
+        """Count a finished call: ``ok`` answers delivered, and the error it ended with, if any."""
+        self._sup.answered(ok)
+        if error is not None:
+            self._sup.failed(str(error).split("\n", 1)[0][:200], timeout=isinstance(error, TimeoutError))
 
     def _after_fork(self) -> None:
         """In a process forked from the one that made this bridge: forget the parent's child."""
