@@ -32,7 +32,7 @@ __all__ = ["AsyncBridge"]
 log = logging.getLogger("stdiobridge")
 
 _CHUNK = 1 << 16
-_BIG_CHUNK = 1 << 20
+_BIG_CHUNK = 1 << 18  # reads of a streaming answer: few, yet small enough for malloc to reuse (no mmap)
 _REAP_WAIT = 0.5
 _QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
 
