@@ -14,7 +14,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .errors import BridgeError, CallTimeout, ProtocolError
@@ -476,8 +476,7 @@ class Bridge(Front):
                                 if lock is not None:
                                     lock.notify_all()
                                 continue
-                            if data is not None:  # EOF: the death is handled by the poll below
-                                pass
+                            # EAGAIN: wait below; EOF (b""): the poll below reports it too
                 want_write = bool(out)
                 deadline = ex.next_deadline()
             finally:
@@ -508,31 +507,29 @@ class Bridge(Front):
                     except OSError:
                         data = b""
                     if not data:
-                        self._step(lock, lambda: self._gone_calls(child))
+                        self._step(lock, lambda: self._gone(child))
                         break
                     if len(data) == read_size:
                         read_size = _BIG_CHUNK  # a big response is streaming: read more per call
                     if lock is None:
                         ex.received(data, monotonic())
                     else:
-                        self._step(lock, lambda d=data: ex.received(d, monotonic()))
+                        with lock:
+                            ex.received(data, monotonic())
+                            lock.notify_all()
                 elif fd == pidfd:
-                    self._step(lock, lambda: self._drain_calls(child))
+                    self._step(lock, lambda: self._ended(child))
                     break
         if child.writing and ex.state is not ChildState.READY:
             child.writing = False
             child.poller.unregister(in_fd)
 
-    def _gone_calls(self, child: _Child) -> list[Call]:
-        self._gone(child)
-        return []
-
-    def _drain_calls(self, child: _Child) -> list[Call]:
+    def _ended(self, child: _Child) -> None:
+        """The pidfd fired: take what stdout still holds (answers written before the exit), then the end."""
         self._drain(child)
         self._gone(child)
-        return []
 
-    def _step(self, lock: _StateLock | None, step: Any) -> None:
+    def _step(self, lock: _StateLock | None, step: Callable[[], object]) -> None:
         """Run one exchange step (holding ``lock`` if tagged) and wake the callers it finished."""
         if lock is None:
             step()
