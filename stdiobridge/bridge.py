@@ -9,11 +9,13 @@ one of the waiting threads drives the pipes and hands each answer to its caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,9 +42,9 @@ _REAP_WAIT = 0.5  # after SIGKILL, wait this long for the exit before leaving it
 class _Child:
     """One incarnation: the process, its exchange, and a poller over stdout and the pidfd."""
 
-    __slots__ = ("ex", "in_fd", "out_fd", "pidfd", "poll", "poller", "proc", "writing")
+    __slots__ = ("ex", "in_fd", "out_fd", "pidfd", "poll", "poller", "proc", "wake_fd", "writing")
 
-    def __init__(self, proc: ChildProcess, ex: Exchange) -> None:
+    def __init__(self, proc: ChildProcess, ex: Exchange, wake_fd: int = -1) -> None:
         self.proc = proc
         self.ex = ex
         self.in_fd = proc.stdin_fd
@@ -52,6 +54,9 @@ class _Child:
         self.poller.register(proc.stdout_fd, _READ)
         if proc.pidfd >= 0:
             self.poller.register(proc.pidfd, select.POLLIN)
+        self.wake_fd = wake_fd  # tagged: another caller's request is waiting to be written
+        if wake_fd >= 0:
+            self.poller.register(wake_fd, select.POLLIN)
         self.poll = self.poller.poll
         self.writing = False
 
@@ -69,6 +74,10 @@ class Bridge(Front):
         self._owner = 0  # the thread holding ``_turn``: a signal handler in it must not wait for it
         self._state = _StateLock()  # tagged: guards the exchange; waiting callers sleep on it
         self._child: _Child | None = None
+        self._wake_fd = -1  # tagged: wakes the thread driving the pipes when another caller's request waits
+        if self._ids is not None:
+            self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            weakref.finalize(self, os.close, self._wake_fd)  # once nobody can use it (a fork keeps sharing it)
 
     # -- public state
 
@@ -230,6 +239,8 @@ class Bridge(Front):
                             self._sup.calls += 1
                             return value
                         call = value
+                        if call is not None:
+                            _park(call)
                 finally:
                     state.release()
             finally:
@@ -520,6 +531,9 @@ class Bridge(Front):
                 elif fd == pidfd:
                     self._step(lock, lambda: self._ended(child))
                     break
+                elif fd == child.wake_fd:  # a request joined: written at the top of the loop
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(fd)
         if child.writing and ex.state is not ChildState.READY:
             child.writing = False
             child.poller.unregister(in_fd)
@@ -572,7 +586,11 @@ class Bridge(Front):
                 if child is not None and child.ex.idle:
                     self._settle(child)
                 child = self._ready_tagged()
-            return child.ex.submit(frames, now=entered, limit=limit, rolling=rolling), child
+            call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+            _park(call)
+            if self._owner:  # someone drives the pipes: write this request now, not at their next wake-up
+                self._push(child)
+            return call, child
 
     def _ready_tagged(self) -> _Child:
         self._check_open()
@@ -580,12 +598,33 @@ class Bridge(Front):
             return self._child  # draining or broken with calls still on it: wait for them below
         now = time.monotonic()
         proc = self._start_process(now)
-        child = self._child = _Child(proc, self._new_exchange(proc))
+        child = self._child = _Child(proc, self._new_exchange(proc), self._wake_fd)
         return child
+
+    def _push(self, child: _Child) -> None:
+        """Tagged, holding the state: write what is due now rather than when the driver next wakes (it
+        waits for answers, not for other callers); what the pipe does not take, the driver is woken for."""
+        ex = child.ex
+        out = ex.outgoing()
+        if not out:
+            return
+        try:
+            n = os.write(child.in_fd, out[0]) if len(out) == 1 else os.writev(child.in_fd, out)
+        except BlockingIOError:
+            n = 0
+        except (BrokenPipeError, ConnectionResetError):
+            ex.broken_pipe()  # undelivered calls end NOT_DELIVERED (sent again once); the rest see the death
+            n = 0
+        if n:
+            ex.wrote(n)
+        if ex.outgoing() and self._owner:
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_write(child.wake_fd, 1)
 
     def _wait_tagged(self, child: _Child, call: Call) -> None:
         """Wait for ``call``: drive the pipes when nobody else does, else sleep until woken."""
         state = self._state
+        parked = call.waiter
         try:
             while not call.done:
                 if self._turn.acquire(blocking=False):
@@ -594,17 +633,19 @@ class Bridge(Front):
                         self._drive(child, call, state)
                     finally:
                         self._give_turn()
-                        with state:
-                            state.notify_all()  # another waiter takes over driving
+                        with state:  # another waiting caller takes over driving
+                            for other in child.ex.live_calls():
+                                if other.notify is not None:
+                                    other.notify()
+                                    break
                     break
-                with state:
-                    if call.done:
-                        break
-                    deadline = call.deadline
-                    if deadline is not None and time.monotonic() >= deadline:
-                        child.ex.expire(time.monotonic())
-                        continue
-                    state.wait(None if deadline is None else deadline - time.monotonic() + 0.001)
+                # Park until this call is done, or a leaving driver hands the pipes over, or its deadline.
+                deadline = call.deadline
+                wait = -1.0 if deadline is None else deadline - time.monotonic()
+                if (wait < 0 and deadline is not None) or not parked.acquire(timeout=wait):
+                    with state:
+                        if not call.done:
+                            child.ex.expire(time.monotonic())
         except BaseException as exc:
             with state:
                 child.ex.abandon(call, exc)
@@ -620,6 +661,19 @@ class Bridge(Front):
                         self._settle(child)
                     finally:
                         self._turn.release()
+
+
+def _park(call: Call) -> None:
+    """Give a tagged call its own parking lock: released when the call is done (or to hand it the pipes)."""
+    lock = threading.Lock()
+    lock.acquire()
+
+    def wake() -> None:
+        with contextlib.suppress(RuntimeError):  # already released: one wake is enough
+            lock.release()
+
+    call.waiter = lock
+    call.notify = wake
 
 
 class _StateLock:

@@ -24,7 +24,7 @@ import contextlib
 import enum
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from .codecs import Codec
@@ -133,6 +133,7 @@ class Call:
         "done",
         "error",
         "limit",
+        "notify",
         "pending",
         "requests",
         "results",
@@ -150,6 +151,7 @@ class Call:
         self.done = size == 0
         self.error: BaseException | None = None
         self.waiter: Any = None
+        self.notify: Callable[[], object] | None = None  # the front's: called once the call is done
 
     @property
     def delivered(self) -> bool:
@@ -177,8 +179,13 @@ class Call:
         if self.done:
             return False
         self.error = error
-        self.done = True
+        self._finish()
         return True
+
+    def _finish(self) -> None:
+        self.done = True
+        if self.notify is not None:
+            self.notify()
 
 
 class Exchange:
@@ -497,7 +504,7 @@ class Exchange:
             call.results[request.index] = message
             call.pending -= 1
             if not call.pending:
-                call.done = True
+                call._finish()
                 done.append(call)
             elif call.rolling and call.limit is not None:
                 call.deadline = now + call.limit  # next_deadline re-files it
@@ -527,7 +534,7 @@ class Exchange:
         call.results[request.index] = message
         call.pending -= 1
         if call.pending == 0:
-            call.done = True
+            call._finish()
             done.append(call)
         elif call.rolling and call.limit is not None:
             call.deadline = now + call.limit  # next_deadline re-files it
@@ -659,6 +666,10 @@ class Exchange:
             call._fail(exit_error(self.child, returncode, when, bytes(self.partial) if i == 0 else b"", tail))
         self._clear()
         return calls
+
+    def live_calls(self) -> list[Call]:
+        """The calls not done yet (in the order they were sent, roughly)."""
+        return self._live_calls()
 
     def _live_calls(self) -> list[Call]:
         seen: dict[int, Call] = {}
