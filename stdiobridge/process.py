@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import errno
 import fcntl
 import logging
 import os
 import queue
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -82,6 +80,8 @@ def resolve_command(command: str | Sequence[str], cwd: str | os.PathLike[str] | 
         if not os.path.exists(path):
             raise SpawnError(f"cannot start {program!r}: {path} does not exist")
     else:
+        import shutil  # noqa: PLC0415  (cold start: only a spawn looks a program up)
+
         found = shutil.which(program)
         if found is None:
             raise SpawnError(f"cannot start {program!r}: not found on PATH ({os.environ.get('PATH', '')})")
@@ -199,22 +199,29 @@ def _write_all(fd: int, data: bytes) -> None:
 
 # --- spawning ---------------------------------------------------------------------------
 
-if sys.platform.startswith("linux"):
-    try:
-        _prctl: Any = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
-        _prctl = None
-else:  # pragma: no cover - not Linux
-    _prctl = None
+_prctl: Any = None  # libc's prctl, looked up at the first spawn (ctypes is not needed before)
+
+
+def _libc_prctl() -> Any:
+    global _prctl  # noqa: PLW0603
+    if _prctl is None and sys.platform.startswith("linux"):
+        import ctypes  # noqa: PLC0415  (cold start: only spawning needs it)
+
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            _prctl = False
+    return _prctl or None
 
 
 def _die_with_parent(parent: int) -> Callable[[], None] | None:
     """The ``preexec_fn`` that ties the child's life to the host's (Linux only)."""
-    if _prctl is None:
+    prctl = _libc_prctl()
+    if prctl is None:
         return None
 
     def setup() -> None:  # runs in the forked child, before exec: keep it minimal
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:  # the host died before prctl took effect
             os.kill(os.getpid(), signal.SIGKILL)
 

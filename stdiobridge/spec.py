@@ -9,7 +9,6 @@ ship it to a worker (multiprocessing, Ray, Dask) and call ``spec.bridge()`` ther
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import shlex
@@ -34,6 +33,8 @@ STDERR_MODES = ("log", "inherit", "discard")
 
 def unknown_option(name: str, allowed: Sequence[str], what: str = "option") -> ConfigError:
     """``unknown option 'timout' (did you mean 'timeout'?); allowed: ...``."""
+    import difflib  # noqa: PLC0415  (cold start: only a mistake needs it)
+
     close = difflib.get_close_matches(name, allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigError(f"unknown {what} {name!r}{hint}; allowed: {', '.join(allowed)}")

@@ -8,7 +8,6 @@ decoded exactly, by the standard library's parser for that line.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,7 +32,11 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_exact_loads = json.JSONDecoder(parse_constant=_refuse_constant).decode
+def _exact_loads(text: str) -> Any:
+    """The stdlib's exact parser (imported on first use: it is the rare path)."""
+    import json  # noqa: PLC0415  (cold start: only a line with a 19-digit run needs it)
+
+    return json.JSONDecoder(parse_constant=_refuse_constant).decode(text)
 
 
 def may_hold_long_int(data: bytes) -> bool:
