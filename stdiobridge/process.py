@@ -322,20 +322,16 @@ class _Watchdog:
             self._send(f"- {pid}\n")
 
     def _drop(self) -> None:
-        if self._fd >= 0:
+        fd, self._fd = self._fd, -1  # forget the number before closing it (see ChildProcess._finish)
+        if fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-        self._fd = -1
+                os.close(fd)
         self._proc = None
 
     def after_fork(self) -> None:
         """In a forked process: the parent's watchdog is not ours (and its pipe must not be held open)."""
         self._lock = threading.Lock()
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-        self._fd = -1
-        self._proc = None
+        self._drop()
 
 
 def _write_all_or_raise(fd: int, data: bytes) -> None:
@@ -504,10 +500,13 @@ class ChildProcess:
             self.close_stdin()
             if self.proc.stdout is not None and not self.proc.stdout.closed:
                 self.proc.stdout.close()
-            if self.pidfd >= 0:
+            pidfd, self.pidfd = self.pidfd, -1
+            if pidfd >= 0:
+                # The number is forgotten before it is closed: a fork in another thread (a spawn's
+                # preexec child runs our after-fork hooks) must never see a number that is closed and
+                # may already be a new pipe's.
                 with contextlib.suppress(OSError):
-                    os.close(self.pidfd)
-                self.pidfd = -1
+                    os.close(pidfd)
         self._pump.join(max(pump_wait, 0.05))
         if held or self._pump.is_alive():  # a process it left behind holds its pipes: that one too
             me = os.getpid()
