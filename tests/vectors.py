@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 VECTORS = Path(__file__).resolve().parent.parent / "protocols" / "vectors"
 CODECS = ("lines", "jsonl", "lenprefix", "msgpack")
@@ -58,13 +58,15 @@ def messages(codec: str, case: dict[str, Any], key: str) -> list[Any]:
 class Case:
     codec: str
     options: dict[str, Any]
-    kind: str  # valid | streams | invalid | unencodable
+    kind: str  # valid | streams | invalid | unencodable (tagged: valid | decodes | invalid | unencodable)
     data: dict[str, Any]
+
+    prefix: ClassVar[str] = ""
 
     @property
     def id(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults"
-        return f"{self.codec}[{opts}]-{self.kind}-{self.data['name']}"
+        return f"{self.prefix}{self.codec}[{opts}]-{self.kind}-{self.data['name']}"
 
 
 def cases(kind: str) -> list[Case]:
@@ -78,16 +80,8 @@ def cases(kind: str) -> list[Case]:
 
 
 @dataclass
-class TaggedCase:
-    codec: str
-    options: dict[str, Any]
-    kind: str  # valid | decodes | invalid | unencodable
-    data: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        opts = ",".join(f"{k}={v}" for k, v in self.options.items()) or "defaults"
-        return f"tagged-{self.codec}[{opts}]-{self.kind}-{self.data['name']}"
+class TaggedCase(Case):
+    prefix: ClassVar[str] = "tagged-"
 
     @property
     def pair(self) -> tuple[int, Any]:
