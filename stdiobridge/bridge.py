@@ -17,10 +17,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from threading import get_ident
+from time import monotonic
 from typing import Any
 
 from .errors import BridgeError, CallTimeout, ProtocolError
-from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
+from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
 from .front import Front
 from .process import ChildProcess, describe_exit, retire
@@ -33,7 +35,7 @@ log = logging.getLogger("stdiobridge")
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _WRITE = select.POLLOUT | select.POLLERR
 _CHUNK = 1 << 16
-_BIG_CHUNK = 1 << 18  # reads of a streaming answer: few, yet small enough for malloc to reuse (no mmap)
+_INF = float("inf")
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
 _EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
 _REAP_WAIT = 0.5  # after SIGKILL, wait this long for the exit before leaving it to a background thread
@@ -183,45 +185,100 @@ class Bridge(Front):
         ``ProtocolError``, ``SpawnError``, ``ConfigError`` (a bad timeout, before
         anything is sent) or ``BridgeClosed``.
         """
-        limit = None if timeout is None else check_call_timeout(timeout)
-        entered = time.monotonic()
         if self._ids is not None:
-            return self._call_tagged(message, limit, entered)
+            return self._call_tagged(message, timeout)
         frame = self._wire.encode(message)
-        # The common case, flat: an idle child, the request written whole, its answer read right away.
-        # Anything else (a partial write, no answer yet, more than one frame...) goes to the exchange.
+        limit = None if timeout is None else check_call_timeout(timeout)
+        # The common case, flat (every step here is on the path of every call): an idle child, the request
+        # written whole, its answer read right away. Anything else goes to the exchange (``_run``).
         turn = self._turn
         if turn.acquire(False):
-            self._owner = threading.get_ident()
             try:
+                self._owner = get_ident()
                 child = self._child
-                # poll(0): nothing on stdout between calls (a stale answer, a log line) and no death
-                if child is not None and child.ex.quick and not child.poll(0) and not self._closed:
+                # poll(0), the one syscall a hand-written loop does not make: nothing on stdout since the last
+                # answer (a stale frame, a log line: read now, it would pass for this call's answer) and no exit.
+                if child is not None and child.ex.quick and not self._closed and not child.poll(0):
+                    ex = child.ex
+                    ex.quick_pending = 0  # until cleared, leaving early means the request may be out (see except)
+                    call = None
                     try:
-                        answered, value = self._quick(child, frame, limit, entered)
+                        try:
+                            n = os.write(child.in_fd, frame)
+                        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                            n = -1  # nothing written: the general path (and its not-delivered rule) takes it
+                        entered = 0.0
+                        data = b""
+                        if n == len(frame):
+                            # Read before waiting: the child has often answered by now (on one CPU it runs as
+                            # soon as our write wakes it), and EAGAIN costs less than the poll it saves.
+                            try:
+                                data = os.read(child.out_fd, _CHUNK)
+                            except BlockingIOError:
+                                entered = monotonic()
+                                ex.quick_waits(n)
+                                data = self._await_answer(child, limit)
+                            if data:
+                                message = ex.quick_take(frame, data)
+                                if message is PARTIAL:
+                                    message, data = self._quick_rest(child, frame, data, 0)
+                                if message is not NO_ANSWER and message is not PARTIAL:
+                                    ex.quick_pending = None
+                                    self._sup.calls += 1
+                                    return message
+                        if n >= 0:  # partly written, no answer (a timeout, an exit), or not a lone answer
+                            call = ex.quick_register(frame, n, entered or monotonic(), limit)
+                        ex.quick_pending = None
                     except BaseException:
                         self._interrupted(child)
                         raise
-                    if answered:
-                        self._sup.calls += 1
-                        return value
-                    if value is not None:
-                        return self._finish_drive(child, value)[0]
+                    if call is not None:  # a full read: more of a big answer is waiting
+                        return self._finish_drive(child, call, len(data) == _CHUNK)[0]
             finally:
                 self._owner = 0
                 turn.release()
-        return self._run([(0, frame)], limit, entered, rolling=False)[0]
+        return self._run([(0, frame)], limit, monotonic(), rolling=False)[0]
 
-    def _call_tagged(self, message: Any, limit: float | None, entered: float) -> Any:
+    @staticmethod
+    def _quick_rest(child: _Child, frame: bytes, data: bytes, rid: int) -> tuple[Any, bytes]:
+        """The fast path read the beginning of a big answer: while reads come back full, the pipe holds
+        more of it, so read on (a poll would only say so). Returns what ``quick_take`` said last, and
+        the last read (full: more may wait, so the general path reads before it polls)."""
+        message = PARTIAL
+        ex = child.ex
+        while message is PARTIAL and len(data) == _CHUNK:
+            try:
+                data = os.read(child.out_fd, _CHUNK)
+            except BlockingIOError:
+                return message, b""
+            if not data:  # EOF: the general path sees it
+                break
+            message = ex.quick_take(frame, data, rid)
+        return message, data
+
+    @staticmethod
+    def _await_answer(child: _Child, limit: float | None) -> bytes:
+        """The fast path's request is out and its answer not there yet: wait for it as a blocking read
+        would (one poll of stdout and the pidfd, within the deadline), then read once. ``b""`` when
+        nothing came (the general path then sees why); far cheaper than the general path itself."""
+        budget = child.ex.default_limit() if limit is None else limit
+        child.poll(None if budget is None or budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
+        try:
+            return os.read(child.out_fd, _CHUNK)
+        except BlockingIOError:
+            return b""
+
+    def _call_tagged(self, message: Any, timeout: float | None) -> Any:
         """A tagged call: the flat path when nobody else is using the child, else the shared one.
 
         No check for stray output first: with ids, a stray frame can never pass for an answer.
         """
         rid = next(self._ids)  # type: ignore[arg-type]
         frame = self._wire.encode((rid, message))
+        limit = None if timeout is None else check_call_timeout(timeout)
         turn = self._turn
         if turn.acquire(False):
-            me = self._owner = threading.get_ident()
+            me = self._owner = get_ident()
             call: Call | None = None
             child: _Child | None = None
             state = self._state
@@ -231,7 +288,7 @@ class Bridge(Front):
                     child = self._child
                     if child is not None and child.ex.quick and not self._closed:
                         try:
-                            answered, value = self._quick(child, frame, limit, entered, rid)
+                            answered, value = self._quick(child, frame, limit, rid)
                         except BaseException:
                             self._interrupted(child)
                             raise
@@ -252,55 +309,54 @@ class Bridge(Front):
             if call is not None and child is not None:
                 self._wait_tagged(child, call)
                 return self._outcome(call)[0]
-        return self._run([(rid, frame)], limit, entered, rolling=False)[0]
+        return self._run([(rid, frame)], limit, monotonic(), rolling=False)[0]
 
-    def _quick(
-        self, child: _Child, frame: bytes, limit: float | None, entered: float, rid: int = 0
-    ) -> tuple[bool, Any]:
-        """Write ``frame`` and read at once (see ``Exchange.quick_answer``); else register it as a call.
+    @staticmethod
+    def _quick(child: _Child, frame: bytes, limit: float | None, rid: int) -> tuple[bool, Any]:
+        """Tagged: write ``frame`` and read at once (see ``Exchange.quick_take``); else register it as a call
+        (released to wait, so that other callers' requests go out meanwhile).
 
         Returns ``(True, answer)``, ``(False, call)`` to wait for, or ``(False, None)``: nothing was
-        written, the general path (and its not-delivered rule) takes the request."""
+        written, the general path (and its not-delivered rule) takes the request. An exception leaves
+        ``quick_pending`` set, for the caller's ``_interrupted``."""
         ex = child.ex
-        ex.quick_started(rid)  # from here until quick_done, leaving early means the request may be out
+        ex.quick_pending = rid  # until cleared, leaving early means the request may be out
         try:
             n = os.write(child.in_fd, frame)
         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-            ex.quick_done()
+            ex.quick_pending = None
             return False, None
-        if n != len(frame):  # partly written: the general path writes the rest
-            call = ex.submit([(rid, frame)], now=entered, limit=limit)
-            ex.wrote(n)
-            ex.quick_done()
-            return False, call
-        try:
-            data = os.read(child.out_fd, _CHUNK)
-        except BlockingIOError:
-            data = b""
-        if not data:  # nothing yet (or EOF): wait for it as usual
-            call = ex.submit([(rid, frame)], now=entered, limit=limit)
-            ex.wrote(n)
-            ex.quick_done()
-            return False, call
-        outcome = ex.quick_answer(frame, data, entered, limit, rid)
-        ex.quick_done()
-        return outcome
+        if n == len(frame):
+            try:
+                data = os.read(child.out_fd, _CHUNK)
+            except BlockingIOError:
+                data = b""
+            if data:
+                message = ex.quick_take(frame, data, rid)
+                if message is PARTIAL:
+                    message, data = Bridge._quick_rest(child, frame, data, rid)
+                if message is not NO_ANSWER and message is not PARTIAL:
+                    ex.quick_pending = None
+                    return True, message
+        call = ex.quick_register(frame, n, monotonic(), limit, rid)  # partly written, no answer yet, or more
+        ex.quick_pending = None
+        return False, call
 
     def _interrupted(self, child: _Child) -> None:
         """An exception left the fast path: the exchange decides what that means for the child."""
         child.ex.quick_interrupted()
         self._settle(child)
 
-    def _finish_drive(self, child: _Child, call: Call) -> list[Any]:
+    def _finish_drive(self, child: _Child, call: Call, read_first: bool = False) -> list[Any]:
         """Wait for ``call`` (already submitted to ``child``) the usual way, holding the turn."""
-        self._drive_settled(child, call)
+        self._drive_settled(child, call, read_first)
         return self._outcome(call)  # delivered (a byte was written): never NOT_DELIVERED
 
-    def _drive_settled(self, child: _Child, call: Call) -> None:
+    def _drive_settled(self, child: _Child, call: Call, read_first: bool = False) -> None:
         """Drive the pipes until ``call`` is done (holding the turn); any way out tells the exchange, and
         the child is retired afterwards if the exchange says so."""
         try:
-            self._drive(child, call, None)
+            self._drive(child, call, None, read_first)
         except BaseException as exc:
             child.ex.abandon(call, exc)
             raise
@@ -418,7 +474,7 @@ class Bridge(Front):
         """Read what stdout holds now (non-blocking) into the exchange; EOF means the child is gone."""
         while True:
             try:
-                data = os.read(child.out_fd, _BIG_CHUNK)
+                data = os.read(child.out_fd, _CHUNK)
             except BlockingIOError:
                 break
             except OSError:
@@ -444,13 +500,13 @@ class Bridge(Front):
         ended = proc.returncode is not None  # then its last stderr lines are on their way: wait for them a little
         ex.child_exited(proc.returncode, proc.stderr_tail(grace if ended else 0.0))
 
-    def _drive(self, child: _Child, call: Call, lock: _StateLock | None) -> None:
-        """Write and read until ``call`` is done. ``lock``: held around every exchange step (tagged)."""
+    def _drive(self, child: _Child, call: Call, lock: _StateLock | None, read_first: bool = False) -> None:
+        """Write and read until ``call`` is done. ``lock``: held around every exchange step (tagged).
+        ``read_first``: stdout probably holds more already (a read just came back full): read before polling."""
         ex = child.ex
         in_fd, out_fd, pidfd = child.in_fd, child.out_fd, child.pidfd
         poll = child.poll
-        read_size = _CHUNK
-        monotonic = time.monotonic
+        monotonic_ = monotonic
         while not call.done:
             # 1. write what is due, without blocking
             if lock is not None:
@@ -476,23 +532,20 @@ class Bridge(Front):
                                 continue
                             # All is out. Read before waiting: the child has often answered by now (on one
                             # CPU it runs as soon as it is woken), which saves the poll; else EAGAIN, then poll.
-                            try:
-                                data = os.read(out_fd, read_size)
-                            except BlockingIOError:
-                                data = None
-                            except OSError:
-                                data = b""
-                            if data:
-                                ex.received(data, monotonic())
-                                if lock is not None:
-                                    lock.notify_all()
-                                continue
-                            # EAGAIN: wait below; EOF (b""): the poll below reports it too
+                            read_first = True
+                        # else the pipe is full: a retry would fail, so wait for POLLOUT below
                 want_write = bool(out)
                 deadline = ex.next_deadline()
             finally:
                 if lock is not None:
                     lock.release()
+            if read_first:
+                read_first = False
+                got = self._read_out(child, call, lock)
+                if got < 0:
+                    break
+                if got:
+                    continue
             if want_write != child.writing:
                 if want_write:
                     child.poller.register(in_fd, _WRITE)
@@ -503,31 +556,16 @@ class Bridge(Front):
             if deadline is None:
                 events = poll()
             else:
-                wait = deadline - monotonic()
+                wait = deadline - monotonic_()
                 events = [] if wait <= 0 else poll(min(wait * 1000.0 + 1.0, _MAX_POLL_MS))
             if not events:
-                if deadline is not None and monotonic() >= deadline:
-                    self._step(lock, lambda: ex.expire(monotonic()))
+                if deadline is not None and monotonic_() >= deadline:
+                    self._step(lock, lambda: ex.expire(monotonic_()))
                 continue
             for fd, _event in events:
                 if fd == out_fd:
-                    try:
-                        data = os.read(out_fd, read_size)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        data = b""
-                    if not data:
-                        self._step(lock, lambda: self._gone(child))
+                    if self._read_out(child, call, lock) < 0:
                         break
-                    if len(data) == read_size:
-                        read_size = _BIG_CHUNK  # a big response is streaming: read more per call
-                    if lock is None:
-                        ex.received(data, monotonic())
-                    else:
-                        with lock:
-                            ex.received(data, monotonic())
-                            lock.notify_all()
                 elif fd == pidfd:
                     self._step(lock, lambda: self._ended(child))
                     break
@@ -537,6 +575,35 @@ class Bridge(Front):
         if child.writing and ex.state is not ChildState.READY:
             child.writing = False
             child.poller.unregister(in_fd)
+
+    def _read_out(self, child: _Child, call: Call, lock: _StateLock | None) -> int:
+        """Read stdout into the exchange: 1 if anything came, 0 for nothing yet, -1 at its end (handled).
+
+        Reads of ``_CHUNK`` bytes, repeated at once while they come back full (a big answer: the pipe
+        holds more, and a poll between them would only say so) until ``call`` is done. Bigger reads
+        would cost more: Python allocates a fresh buffer per read, from mmap beyond 128 KiB."""
+        ex = child.ex
+        out_fd = child.out_fd
+        got = 0
+        while True:
+            try:
+                data = os.read(out_fd, _CHUNK)
+            except BlockingIOError:
+                return got
+            except OSError:
+                data = b""
+            if not data:
+                self._step(lock, lambda: self._gone(child))
+                return -1
+            if lock is None:
+                ex.received(data, monotonic())
+            else:
+                with lock:
+                    ex.received(data, monotonic())
+                    lock.notify_all()
+            if len(data) < _CHUNK or call.done:
+                return 1
+            got = 1
 
     def _ended(self, child: _Child) -> None:
         """The pidfd fired: take what stdout still holds (answers written before the exit), then the end."""

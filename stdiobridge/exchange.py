@@ -40,7 +40,18 @@ from .failures import (
     unsolicited_output_error,
 )
 
-__all__ = ["NOT_DELIVERED", "Call", "ChildInfo", "ChildState", "Counters", "Exchange", "RequestIds", "encode_frames"]
+__all__ = [
+    "NO_ANSWER",
+    "NOT_DELIVERED",
+    "PARTIAL",
+    "Call",
+    "ChildInfo",
+    "ChildState",
+    "Counters",
+    "Exchange",
+    "RequestIds",
+    "encode_frames",
+]
 
 _PARTIAL_KEPT = 256  # first bytes of an incomplete answer, kept for error messages
 _WRITE_BATCH = 1 << 18  # small frames are handed to the writer together, up to this many bytes
@@ -112,6 +123,11 @@ class _Request:
 
 _MISSING: Any = object()
 
+
+#: ``Exchange.quick_take``'s "what was read is not (only) the answer": register the call.
+NO_ANSWER: Any = object()
+#: ``Exchange.quick_take``'s "what was read only begins the answer": read on, or register the call.
+PARTIAL: Any = object()
 
 #: How a call ends when the child's stdin was already closed before any of its bytes were written.
 NOT_DELIVERED = ChildExited(
@@ -222,6 +238,8 @@ class Exchange:
         self.failure: BridgeError | None = None  # why the child is BROKEN
         self.failure_heard = False  # whether a call got it (else the front tells the next caller)
         self.quick_pending: int | None = None  # the fast path's request id while it is out unregistered
+        self._taken: tuple[bytes, list[Any], ProtocolError | None] | None = None  # quick_take's unused read
+        self._sent_early = 0  # bytes of the fast path's request counted by quick_waits
         self.fresh = True  # no answer yet: ``startup_limit`` applies
         self.accepted = 0  # requests accepted (for max_calls)
         self.answered = 0
@@ -409,43 +427,80 @@ class Exchange:
                 )
             )
 
+    def quick_waits(self, written: int) -> None:
+        """The fast path's request (``written`` bytes) is out and its caller now waits for the answer
+        unregistered: the bytes count as sent from now on (the stats show the call running)."""
+        self.stats.bytes_sent += written
+        self._sent_early = written
+
     def quick_answer(
         self, frame: bytes, data: bytes, now: float, limit: float | None, rid: int = 0
     ) -> tuple[bool, Any]:
-        """One request ``frame`` (id ``rid`` when tagged) was written whole to an idle child and ``data``
-        read right after.
+        """``quick_take``, then ``quick_register`` if ``data`` was not the answer: ``(True, message)`` or
+        ``(False, call)`` to wait on as usual."""
+        message = self.quick_take(frame, data, rid)
+        if message is not NO_ANSWER and message is not PARTIAL:
+            return True, message
+        return False, self.quick_register(frame, len(frame), now, limit, rid)
 
-        If ``data`` is exactly one whole frame (tagged: carrying ``rid``), that is the answer: returns
-        ``(True, message)``. Otherwise the request is registered as an ordinary written call, ``data``
-        goes through the usual rules, and ``(False, call)`` is returned for the front to wait on as usual.
-        """
-        self.stats.bytes_received += len(data)
+    def quick_take(self, frame: bytes, data: bytes, rid: int = 0) -> Any:
+        """One request ``frame`` (id ``rid`` when tagged) was written whole to an idle child and ``data``
+        read right after: the answer, when ``data`` completes exactly one frame (tagged: carrying
+        ``rid``). ``PARTIAL`` when it only begins one: the front may read on and call this again, or
+        call ``quick_register``. Otherwise ``NO_ANSWER``, and the front must call ``quick_register``,
+        which gives ``data`` the usual treatment."""
+        stats = self.stats
+        stats.bytes_received += len(data)
         decoder = self._decoder
         try:
             messages = decoder.feed(data)
         except ProtocolError as err:
-            messages = err.messages
-            fault: ProtocolError | None = err
-        else:
-            fault = None
-        if fault is None and len(messages) == 1 and (self.tagged or not decoder.buffered):
+            self._taken = (data, err.messages, err)
+            return NO_ANSWER
+        if len(messages) == 1:
             message = messages[0]
-            if not self.tagged or message[0] == rid:
-                self.stats.bytes_sent += len(frame)
+            if not self.tagged:
+                if not decoder.buffered:
+                    if self._sent_early:
+                        stats.bytes_sent -= self._sent_early
+                        self._sent_early = 0
+                    stats.bytes_sent += len(frame)
+                    self.fresh = False
+                    self.answered += 1
+                    if self.partial:
+                        self.partial.clear()
+                    return message
+            elif message[0] == rid:
+                stats.bytes_sent += len(frame)
                 self.fresh = False
                 self.answered += 1
                 if self.partial:
                     self.partial.clear()
-                return True, message[1] if self.tagged else message
+                return message[1]
+        elif not messages:
+            if len(self.partial) < _PARTIAL_KEPT:  # the first bytes of the answer, for error messages
+                self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
+            return PARTIAL
+        self._taken = (data, messages, None)
+        return NO_ANSWER
+
+    def quick_register(self, frame: bytes, written: int, now: float, limit: float | None, rid: int = 0) -> Call:
+        """The fast path's request becomes an ordinary call, ``written`` bytes of it out; what
+        ``quick_take`` read and did not take goes through the usual rules."""
         call = self.submit([(rid, frame)], now=now, limit=limit)
-        self.wrote(len(frame))
+        self.wrote(written)
+        if self._sent_early:
+            self.stats.bytes_sent -= self._sent_early
+            self._sent_early = 0
+        taken, self._taken = self._taken, None
+        if taken is None:
+            return call
+        data, messages, fault = taken
         if messages:
             self._deliver(messages, now, data)
         if fault is not None and self.state is ChildState.READY:
             self._break(stopped(fault, self.child))
-        elif not messages and len(self.partial) < _PARTIAL_KEPT:
-            self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
-        return False, call
+        return call
 
     # -- receiving
 

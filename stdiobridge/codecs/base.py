@@ -196,7 +196,7 @@ class Pieces:
     _SMALL = 512
 
     def __init__(self) -> None:
-        self.parts: list[bytes | bytearray] = []
+        self.parts: list[bytes | bytearray | memoryview] = []
         self.held = 0
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
@@ -205,8 +205,9 @@ class Pieces:
             return
         self.held += n
         parts = self.parts
-        if n >= self._SMALL:
-            parts.append(data if isinstance(data, bytes) else bytes(data))
+        if n >= self._SMALL:  # kept as is when immutable: bytes, or a view of bytes
+            immutable = isinstance(data, bytes) or (isinstance(data, memoryview) and isinstance(data.obj, bytes))
+            parts.append(data if immutable else bytes(data))
         elif parts and isinstance(parts[-1], bytearray):
             parts[-1] += data
         else:

@@ -55,6 +55,11 @@ class LenPrefixDecoder(Decoder[Any]):
         return len(self._prefix) + (self._pieces.held + self._width if self._need >= 0 else 0)
 
     def feed(self, data: bytes) -> list[Any]:
+        if self._need < 0 and not self._prefix and self._tag is None and len(data) > self._width:
+            # Fast path: the chunk is exactly one frame, the usual request/response case.
+            size = self._unpack(data)[0]
+            if size == len(data) - self._width and size <= self._max:
+                return [data[self._width :]]
         out: list[Any] = []
         pos = 0
         end = len(data)
@@ -98,7 +103,7 @@ class LenPrefixDecoder(Decoder[Any]):
             start = pos + width
             if end - start < need:
                 self._need = need
-                self._pieces.append(src[start:])
+                self._pieces.append(memoryview(src)[start:])  # no copy: Pieces keeps views of bytes
                 return out
             pos = start + need
             if tag is None:
@@ -153,6 +158,8 @@ class LenPrefixCodec(Codec[bytes]):
             raise EncodeError(f"codec 'lenprefix': message of {size} bytes exceeds {why}")
 
     def encode(self, message: bytes) -> bytes:
+        if type(message) is bytes and len(message) <= self._limit:  # the usual case, in fewer steps
+            return self._header.pack(len(message)) + message
         if not isinstance(message, (bytes, bytearray, memoryview)):
             raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(message).__name__}")
         size = len(message) if not isinstance(message, memoryview) else message.nbytes
