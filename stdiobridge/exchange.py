@@ -158,6 +158,12 @@ class Call:
         """True once any byte of any of its requests was written (the child may have seen it)."""
         return any(r.written for r in self.requests)
 
+    def release(self) -> None:
+        """The caller took its answers and is gone: drop its requests. Each points back at its call, so a
+        finished call would otherwise be a reference cycle that only the garbage collector frees (at many
+        calls a second, its passes cost more than the calls)."""
+        self.requests.clear()
+
     def answers_so_far(self) -> list[Any]:
         """The answers in order up to the first one missing (what ``err.results`` carries)."""
         out = []
