@@ -316,6 +316,30 @@ class Exchange:
             heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
         return call
 
+    def submit_one(self, rid: int, frame: bytes, now: float, limit: float | None) -> Call:
+        """``submit([(rid, frame)], now=now, limit=limit)``, the same rules without the loop and the packing
+        (about a third cheaper: it runs once per awaiter when many share an ``AsyncBridge``)."""
+        if self.state is not ChildState.READY:
+            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
+        if limit is None:
+            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
+        elif limit == _INF:
+            limit = None
+        call = Call(1, limit, None if limit is None else now + limit, False)
+        request = _Request(call, 0, rid, frame)
+        call.requests.append(request)
+        if self.tagged:
+            if rid in self._by_id or rid in self._abandoned:  # after 2**32 ids, with one still held
+                raise AssertionError(f"request id {rid} is still in flight")
+            self._by_id[rid] = request
+        self._unsent.append(request)
+        self.accepted += 1
+        if self.max_calls is not None and self.accepted >= self.max_calls:
+            self.state = ChildState.DRAINING
+        if call.deadline is not None:
+            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+        return call
+
     def outgoing(self) -> list[bytes | memoryview]:
         """What to write next (several small frames, or the rest of a large one); empty when nothing is due.
 
