@@ -309,7 +309,7 @@ class AsyncBridge(Front):
                 self._busy += 1
                 call = None
                 try:
-                    call = ex.submit([(rid, frame)], now=entered, limit=limit)
+                    call = ex.submit_one(rid, frame, entered, limit)
                     waiter = call.waiter = _Waiter(loop)
                     if not child.flush_due and not child.writing:
                         child.flush_due = True
