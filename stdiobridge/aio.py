@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from .errors import BridgeClosed, BridgeError, ProtocolError
@@ -37,10 +38,121 @@ _REAP_WAIT = 0.5
 _QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
 
 
+_PENDING = 0
+_DONE = 1
+_CANCELLED = 2
+_READY = ChildState.READY  # a module global: an enum member is a slower lookup, and this is per call
+
+
+class _Waiter:
+    """What one caller awaits: the part of the asyncio future protocol a ``Task`` uses.
+
+    Unlike a ``Future``'s, its task's wakeup can be run by the reader directly
+    (``AsyncBridge._wake``): the caller takes its next step at once, inside the read
+    callback, instead of through a loop handle per answer (``Future.set_result`` ->
+    ``call_soon`` -> a ``Handle`` per waiter). ``set_result`` and ``cancel`` go
+    through ``call_soon`` as a future's do.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_loop", "callback", "context", "message", "more", "state")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop  # ``Task`` finds a future's loop here (no get_loop method: one call less per await)
+        self._asyncio_future_blocking = False
+        self.callback: Callable[[Any], object] | None = None
+        self.context: contextvars.Context | None = None
+        self.more: list[tuple[Callable[[Any], object], contextvars.Context]] | None = None
+        self.state = _PENDING
+        self.message: object = None
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self.state == _PENDING:
+            self._asyncio_future_blocking = True
+            yield self  # the task registers its wakeup; woken, it calls result() first (raising if cancelled)
+        elif self.state == _CANCELLED:
+            self.result()
+
+    __iter__ = __await__
+
+    def add_done_callback(self, fn: Callable[[Any], object], *, context: contextvars.Context | None = None) -> None:
+        if context is None:
+            context = contextvars.copy_context()
+        if self.state != _PENDING:
+            self._loop.call_soon(fn, self, context=context)
+        elif self.callback is None:
+            self.callback, self.context = fn, context
+        else:
+            if self.more is None:
+                self.more = []
+            self.more.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        removed = 0
+        if self.callback is not None and self.callback == fn:
+            self.callback = self.context = None
+            removed += 1
+        if self.more:
+            kept = [(f, c) for f, c in self.more if f != fn]
+            removed += len(self.more) - len(kept)
+            self.more = kept
+        return removed
+
+    def done(self) -> bool:
+        return self.state != _PENDING
+
+    def cancelled(self) -> bool:
+        return self.state == _CANCELLED
+
+    def result(self) -> None:
+        if self.state == _CANCELLED:
+            raise asyncio.CancelledError(*(() if self.message is None else (self.message,)))
+        if self.state == _PENDING:
+            raise asyncio.InvalidStateError("the call is not answered yet")
+
+    def exception(self) -> BaseException | None:
+        self.result()
+        return None
+
+    def cancel(self, msg: object = None) -> bool:
+        if self.state != _PENDING:
+            return False
+        self.state = _CANCELLED
+        self.message = msg
+        self._schedule()
+        return True
+
+    def set_result(self, _: object = None) -> None:
+        """Done: the callbacks run from the loop, as a future's do."""
+        if self.state == _PENDING:
+            self.state = _DONE
+            self._schedule()
+
+    def _schedule(self) -> None:
+        call_soon = self._loop.call_soon
+        if self.callback is not None:
+            call_soon(self.callback, self, context=self.context)
+            self.callback = self.context = None
+        for fn, context in self.more or ():
+            call_soon(fn, self, context=context)
+        self.more = None
+
+
 class _Child:
     """One incarnation bound to one event loop: its exchange, watchers and deadline timer."""
 
-    __slots__ = ("ex", "flush_due", "gone", "loop", "proc", "read_size", "reaped", "timer", "timer_at", "writing")
+    __slots__ = (
+        "ex",
+        "flush_due",
+        "gone",
+        "loop",
+        "proc",
+        "read_size",
+        "reaped",
+        "timer",
+        "timer_at",
+        "waking",
+        "writing",
+    )
 
     def __init__(self, proc: ChildProcess, ex: Exchange, loop: asyncio.AbstractEventLoop) -> None:
         self.proc = proc
@@ -49,6 +161,7 @@ class _Child:
         self.read_size = _CHUNK
         self.writing = False
         self.flush_due = False  # a write is scheduled for the end of this loop iteration
+        self.waking = False  # the reader is running woken callers: it writes what they send when they are done
         self.gone = False
         self.reaped: asyncio.Task[None] | None = (
             None  # killing and reaping a broken child  # stdout closed or the pidfd fired: its end is being recorded
@@ -67,6 +180,7 @@ class AsyncBridge(Front):
         self._child: _Child | None = None
         self._children: set[_Child] = set()  # every child not yet reaped (draining ones included)
         self._busy = 0  # calls admitted and not finished
+        self._max_pending = self.spec.max_pending
         self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
         self._spawning: asyncio.Future[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -155,42 +269,75 @@ class AsyncBridge(Front):
             rid = next(self._ids)
             frame = self._wire.encode((rid, message))
         child = self._child
-        if (
-            child is not None
-            and not child.gone
-            and child.ex.quick
-            and self._busy == 0
-            and self._quick_run < _QUICK_RUN
-            and not self._closed
-            and self._unheard is None
-        ):
-            loop = asyncio.get_running_loop()
-            if not self._quick_run:
-                loop.call_soon(self._new_iteration)
-            self._quick_run += 1
-            if child.loop is loop and (rid or self._silent(child)):
-                # The common case, flat, as in Bridge.call: an idle child, the request written whole, its
-                # answer read at once, no loop iteration. Anything else goes to the exchange.
-                ex = child.ex
+        if child is not None and not child.gone and self._unheard is None and not self._closed:
+            ex = child.ex
+            if self._busy == 0:
+                if ex.quick and self._quick_run < _QUICK_RUN:
+                    loop = asyncio.get_running_loop()
+                    if not self._quick_run:
+                        loop.call_soon(self._new_iteration)
+                    self._quick_run += 1
+                    if child.loop is loop and (rid or self._silent(child)):
+                        # The common case, flat, as in Bridge.call: an idle child, the request written whole, its
+                        # answer read at once, no loop iteration. Anything else goes to the exchange.
+                        entered = loop.time()
+                        ex.quick_started(rid)
+                        try:
+                            answered, value = self._quick(child, frame, limit, entered, rid)
+                            ex.quick_done()
+                        except BaseException:
+                            ex.quick_interrupted()
+                            self._after(child, [])
+                            raise
+                        if answered:
+                            self._sup.calls += 1
+                            return value
+                        if value is not None:  # written: never NOT_DELIVERED
+                            self._busy += 1
+                            try:
+                                await self._wait(child, value, loop)
+                            finally:
+                                self._release_slot()
+                            answer = self._outcome(value)[0]
+                            value.release()
+                            return answer
+            elif self._busy < self._max_pending and ex.state is _READY and child.loop is asyncio.get_running_loop():
+                # Joining calls in flight, flat (no inner coroutine, no future): the request goes out with the
+                # others' at the end of this loop iteration, and the reader wakes this caller with its answer.
+                loop = child.loop
                 entered = loop.time()
-                ex.quick_started(rid)
+                self._busy += 1
+                call = None
                 try:
-                    answered, value = self._quick(child, frame, limit, entered, rid)
-                    ex.quick_done()
-                except BaseException:
-                    ex.quick_interrupted()
-                    self._after(child, [])
+                    call = ex.submit_one(rid, frame, entered, limit)
+                    waiter = call.waiter = _Waiter(loop)
+                    if not child.flush_due and not child.writing:
+                        child.flush_due = True
+                        if not child.waking:  # else the reader writes once the callers it wakes are done
+                            loop.call_soon(self._flush, child)
+                    deadline = call.deadline
+                    if deadline is not None and (child.timer_at is None or deadline < child.timer_at):
+                        self._rearm(child)
+                    await waiter
+                    if call.error is None:
+                        self._sup.calls += 1
+                        call.release()
+                        return call.results[0]
+                    if call.error is not NOT_DELIVERED and child.reaped is not None:
+                        await asyncio.shield(child.reaped)  # as with Bridge: the child is gone when the caller hears
+                except BaseException as exc:
+                    if call is not None:
+                        ex.abandon(call, exc, reader_continues=not child.gone)
+                        self._after(child, [])
                     raise
-                if answered:
-                    self._sup.calls += 1
-                    return value
-                if value is not None:  # written: never NOT_DELIVERED
-                    self._busy += 1
-                    try:
-                        await self._wait(child, value, loop)
-                    finally:
+                finally:
+                    if self._waiting:
                         self._release_slot()
-                    return self._outcome(value)[0]
+                    else:
+                        self._busy -= 1
+                if call.error is not NOT_DELIVERED:
+                    return self._outcome(call)[0]
+                return (await self._call([(rid, frame)], limit, rolling=False, entered=entered))[0]
         return (await self._call([(rid, frame)], limit, rolling=False))[0]
 
     def _new_iteration(self) -> None:
@@ -249,9 +396,12 @@ class AsyncBridge(Front):
             return []
         return await self._call(frames, limit, rolling=True)
 
-    async def _call(self, frames: list[tuple[int, bytes]], limit: float | None, rolling: bool) -> list[Any]:
+    async def _call(
+        self, frames: list[tuple[int, bytes]], limit: float | None, rolling: bool, entered: float | None = None
+    ) -> list[Any]:
         loop = asyncio.get_running_loop()
-        entered = loop.time()
+        if entered is None:
+            entered = loop.time()
         if self._busy >= self.spec.max_pending:
             await self._wait_for_slot()  # returns holding a slot handed over by a finished call
         else:
@@ -267,10 +417,13 @@ class AsyncBridge(Front):
                     self._send(child)
                 elif not child.flush_due and not child.writing:  # joins others: one write per loop iteration
                     child.flush_due = True
-                    loop.call_soon(self._flush, child)
+                    if not child.waking:
+                        loop.call_soon(self._flush, child)
                 await self._wait(child, call, loop)
                 if call.error is not NOT_DELIVERED or attempt == 2:
-                    return self._outcome(call)
+                    results = self._outcome(call)
+                    call.release()
+                    return results
         finally:
             self._release_slot()
         raise AssertionError("unreachable")  # pragma: no cover
@@ -278,7 +431,7 @@ class AsyncBridge(Front):
     async def _wait(self, child: _Child, call: Call, loop: asyncio.AbstractEventLoop) -> None:
         """Wait for ``call`` (submitted to ``child``); on any way out, tell the exchange."""
         if not call.done:
-            call.waiter = loop.create_future()
+            call.waiter = _Waiter(loop)
             self._rearm(child)
             try:
                 await call.waiter
@@ -406,9 +559,10 @@ class AsyncBridge(Front):
         self._after(child, ended)
 
     def _flush(self, child: _Child) -> None:
-        child.flush_due = False
-        if not child.gone:
-            self._send(child)
+        if child.flush_due:  # (the reader may have written already)
+            child.flush_due = False
+            if not child.gone:
+                self._send(child)
 
     def _readable(self, child: _Child) -> None:
         try:
@@ -422,12 +576,53 @@ class AsyncBridge(Front):
             return
         if len(data) == child.read_size:
             child.read_size = _BIG_CHUNK
-        self._after(child, child.ex.received(data, child.loop.time()))
+        ended = child.ex.received(data, child.loop.time())
+        if ended and asyncio.current_task(child.loop) is None:
+            self._after(child, [])
+            self._wake(child, ended)
+        else:
+            self._after(child, ended)
+
+    def _wake(self, child: _Child, calls: list[Call]) -> None:
+        """Run the answered callers' next steps now, then write the requests they sent meanwhile at once.
+
+        This is what makes many awaiters cheap: one read answers a batch, each caller
+        resumes without a loop handle of its own, and their next requests leave in one
+        write before the loop polls again.
+        """
+        child.waking = True
+        try:
+            for call in calls:
+                waiter = call.waiter
+                if waiter is None or waiter.state != _PENDING:
+                    continue
+                if waiter.more is not None:
+                    waiter.set_result()
+                    continue
+                waiter.state = _DONE  # _Waiter.wake, inlined: once per answer
+                callback = waiter.callback
+                if callback is not None:
+                    waiter.callback = None
+                    try:
+                        waiter.context.run(callback, waiter)
+                    except Exception as exc:  # as a loop handle would: report, and go on with the others
+                        child.loop.call_exception_handler({"message": "waking an AsyncBridge caller", "exception": exc})
+        except BaseException:  # KeyboardInterrupt from a caller's step: the others still wake, from the loop
+            self._resolve(calls)
+            child.waking = False
+            if child.flush_due:
+                child.loop.call_soon(self._flush, child)
+            raise
+        child.waking = False
+        if child.flush_due:
+            self._flush(child)
 
     def _on_timer(self, child: _Child) -> None:
         child.timer = None
         child.timer_at = None
         self._after(child, child.ex.expire(child.loop.time()))
+        if not child.gone:
+            self._rearm(child)
 
     def _exited(self, child: _Child) -> None:
         """stdout closed or the pidfd fired: take what stdout still holds, then record the end off the loop."""
@@ -461,8 +656,12 @@ class AsyncBridge(Front):
         self._children.discard(child)
 
     def _after(self, child: _Child, ended: list[Call]) -> None:
-        """After an exchange step: wake the callers it finished, re-arm the timer, retire the child if due."""
+        """After an exchange step: retire the child if due, keep the deadline timer tidy, then wake the callers
+        it finished (from the loop)."""
+        self._settle(child)
         self._resolve(ended)
+
+    def _settle(self, child: _Child) -> None:
         ex = child.ex
         state = ex.state
         if state is ChildState.BROKEN:
@@ -491,8 +690,8 @@ class AsyncBridge(Front):
     def _resolve(self, calls: list[Call]) -> None:
         for call in calls:
             waiter = call.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if waiter is not None:
+                waiter.set_result()
 
     def _rearm(self, child: _Child) -> None:
         """Keep one timer armed no later than the earliest deadline. A timer is not cancelled when its

@@ -174,6 +174,12 @@ class Call:
         """True once any byte of any of its requests was written (the child may have seen it)."""
         return any(r.written for r in self.requests)
 
+    def release(self) -> None:
+        """The caller took its answers and is gone: drop its requests. Each points back at its call, so a
+        finished call would otherwise be a reference cycle that only the garbage collector frees (at many
+        calls a second, its passes cost more than the calls)."""
+        self.requests.clear()
+
     def answers_so_far(self) -> list[Any]:
         """The answers in order up to the first one missing (what ``err.results`` carries)."""
         out = []
@@ -322,6 +328,30 @@ class Exchange:
                 by_id[rid] = request
             unsent.append(request)
         self.accepted += len(frames)
+        if self.max_calls is not None and self.accepted >= self.max_calls:
+            self.state = ChildState.DRAINING
+        if call.deadline is not None:
+            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+        return call
+
+    def submit_one(self, rid: int, frame: bytes, now: float, limit: float | None) -> Call:
+        """``submit([(rid, frame)], now=now, limit=limit)``, the same rules without the loop and the packing
+        (about a third cheaper: it runs once per awaiter when many share an ``AsyncBridge``)."""
+        if self.state is not ChildState.READY:
+            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
+        if limit is None:
+            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
+        elif limit == _INF:
+            limit = None
+        call = Call(1, limit, None if limit is None else now + limit, False)
+        request = _Request(call, 0, rid, frame)
+        call.requests.append(request)
+        if self.tagged:
+            if rid in self._by_id or rid in self._abandoned:  # after 2**32 ids, with one still held
+                raise AssertionError(f"request id {rid} is still in flight")
+            self._by_id[rid] = request
+        self._unsent.append(request)
+        self.accepted += 1
         if self.max_calls is not None and self.accepted >= self.max_calls:
             self.state = ChildState.DRAINING
         if call.deadline is not None:

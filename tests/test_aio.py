@@ -6,6 +6,7 @@ The fault matrix itself runs against AsyncBridge too (tests/test_bridge_faults.p
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import time
@@ -53,9 +54,10 @@ def test_backpressure_bounds_the_calls_in_flight() -> None:
     run(main())
 
 
-def test_cancelling_a_hundred_random_waiters_keeps_the_pairing() -> None:
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+def test_cancelling_a_hundred_random_waiters_keeps_the_pairing(tagged: bool) -> None:
     async def main() -> None:
-        async with sb.AsyncBridge(faulty("late", 0.001), codec="lines", max_pending=128) as br:
+        async with sb.AsyncBridge(faulty("late", 0.001), codec="lines", max_pending=128, tagged=tagged) as br:
             tasks = [asyncio.create_task(br.call(f"request {i}!")) for i in range(1000)]
             while br.stats.calls < 200:  # the middle of the run: some answered, 128 in flight
                 await asyncio.sleep(0.005)
@@ -72,8 +74,69 @@ def test_cancelling_a_hundred_random_waiters_keeps_the_pairing() -> None:
                     assert result == f"request {i}!"  # never someone else's answer
             assert in_flight > 50  # cancelled waiters included requests already written
             assert await br.call("after") == "after"
+            assert br.stats.spawns == 1
 
     run(main())
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+def test_a_caller_that_gives_up_in_wait_for_leaves_the_others_their_answers(tagged: bool) -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(faulty("late", 0.3), codec="lines", tagged=tagged) as br:
+            await br.start()
+            first = asyncio.create_task(br.call("first"))
+            await asyncio.sleep(0)  # in flight: the next calls join it
+            slow = br.call("slow!")
+            behind = [asyncio.create_task(br.call(f"behind {i}")) for i in range(5)]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(slow, 0.05)
+            assert await first == "first"
+            assert await asyncio.gather(*behind) == [f"behind {i}" for i in range(5)]
+            assert await br.call("after") == "after"
+            assert br.stats.spawns == 1
+            assert br.stats.late == 1  # the answer it gave up on: dropped, counted
+
+    run(main())
+
+
+def test_answered_calls_are_no_work_for_the_garbage_collector() -> None:
+    async def main() -> int:
+        async with sb.AsyncBridge(["cat"], codec="lines", max_pending=64) as br:
+            await br.call("warm")
+            gc.collect()
+            gc.disable()
+            try:
+                got = await asyncio.gather(*(br.call(f"m{i}") for i in range(500)))
+                assert got == [f"m{i}" for i in range(500)]
+                return gc.collect()
+            finally:
+                gc.enable()
+
+    found = run(main())
+    assert isinstance(found, int) and found < 500  # a call and its request pointing at each other: 4 objects each
+
+
+def test_an_exception_escaping_one_answered_caller_leaves_none_of_the_others_waiting() -> None:
+    loop = asyncio.new_event_loop()
+    br = sb.AsyncBridge(["cat"], codec="lines", max_pending=64)
+    try:
+        loop.run_until_complete(br.start())
+
+        async def caller(i: int) -> str:
+            got: str = await br.call(f"m{i}")
+            if i == 3:
+                raise KeyboardInterrupt  # out of the loop, from inside the step that took the answer
+            return got
+
+        tasks = [loop.create_task(caller(i)) for i in range(20)]
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(asyncio.gather(*tasks))
+        rest = asyncio.gather(*(t for i, t in enumerate(tasks) if i != 3))
+        assert loop.run_until_complete(asyncio.wait_for(rest, 10)) == [f"m{i}" for i in range(20) if i != 3]
+        assert loop.run_until_complete(br.call("after")) == "after"
+    finally:
+        loop.run_until_complete(br.aclose())
+        loop.close()
 
 
 def test_when_the_child_dies_every_call_in_flight_fails_promptly() -> None:

@@ -325,3 +325,35 @@ def test_leaving_the_fast_path_early_breaks_an_untagged_child_and_abandons_a_tag
     ex.quick_interrupted()
     assert ex.state is ChildState.READY
     assert ex.received(wire.encode((7, "late")), 0.0) == [] and ex.stats.late == 1
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@pytest.mark.parametrize("limit", [None, 0.5, float("inf")])
+def test_submit_one_registers_a_call_exactly_as_submit_does(tagged: bool, limit: float | None) -> None:
+    seen = []
+    for one in (False, True):
+        ex, wire = make(tagged=tagged, max_calls=3, limit=5.0, startup_limit=60.0)
+        ids = RequestIds() if tagged else None
+        calls = []
+        for i, now in enumerate((1.0, 2.0, 3.0)):
+            ((rid, frame),) = encode_frames(wire, [f"m{i}"], ids)
+            calls.append(
+                ex.submit_one(rid, frame, now, limit) if one else ex.submit([(rid, frame)], now=now, limit=limit)
+            )
+            if i == 0:
+                data = flush(ex)
+                ex.received(data, now)  # answered: the startup limit no longer applies
+        data = flush(ex)
+        done = ex.received(data, 4.0)
+        seen.append(
+            (
+                [(c.limit, c.deadline, c.done, c.results, c.rolling) for c in calls],
+                ex.state,
+                ex.accepted,
+                ex.in_flight,
+                ex.next_deadline(),
+                len(done),
+            )
+        )
+    assert seen[0] == seen[1]
+    assert seen[0][1] is ChildState.DRAINING  # max_calls counts them alike
