@@ -298,9 +298,7 @@ class AsyncBridge(Front):
                                 await self._wait(child, value, loop)
                             finally:
                                 self._release_slot()
-                            answer = self._outcome(value)[0]
-                            value.release()
-                            return answer
+                            return self._outcome(value)[0]
             elif self._busy < self._max_pending and ex.state is _READY and child.loop is asyncio.get_running_loop():
                 # Joining calls in flight, flat (no inner coroutine, no future): the request goes out with the
                 # others' at the end of this loop iteration, and the reader wakes this caller with its answer.
@@ -421,9 +419,7 @@ class AsyncBridge(Front):
                         loop.call_soon(self._flush, child)
                 await self._wait(child, call, loop)
                 if call.error is not NOT_DELIVERED or attempt == 2:
-                    results = self._outcome(call)
-                    call.release()
-                    return results
+                    return self._outcome(call)
         finally:
             self._release_slot()
         raise AssertionError("unreachable")  # pragma: no cover

@@ -309,13 +309,7 @@ class Exchange:
         ``limit`` ``None`` means the default (see ``default_limit``); the front passes
         ``float('inf')`` for a call with no limit at all.
         """
-        if self.state is not ChildState.READY:
-            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
-        if limit is None:
-            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
-        elif limit == _INF:
-            limit = None
-        call = Call(len(frames), limit, None if limit is None else now + limit, rolling)
+        call = self._new_call(len(frames), now, limit, rolling)
         requests = call.requests
         unsent = self._unsent
         by_id = self._by_id if self.tagged else None
@@ -327,23 +321,13 @@ class Exchange:
                     raise AssertionError(f"request id {rid} is still in flight")
                 by_id[rid] = request
             unsent.append(request)
-        self.accepted += len(frames)
-        if self.max_calls is not None and self.accepted >= self.max_calls:
-            self.state = ChildState.DRAINING
-        if call.deadline is not None:
-            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+        self._accepted(call, len(frames))
         return call
 
     def submit_one(self, rid: int, frame: bytes, now: float, limit: float | None) -> Call:
-        """``submit([(rid, frame)], now=now, limit=limit)``, the same rules without the loop and the packing
-        (about a third cheaper: it runs once per awaiter when many share an ``AsyncBridge``)."""
-        if self.state is not ChildState.READY:
-            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
-        if limit is None:
-            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
-        elif limit == _INF:
-            limit = None
-        call = Call(1, limit, None if limit is None else now + limit, False)
+        """``submit([(rid, frame)], now=now, limit=limit)`` without the loop and the packing (a third
+        cheaper: it runs once per awaiter when many share an ``AsyncBridge``)."""
+        call = self._new_call(1, now, limit, False)
         request = _Request(call, 0, rid, frame)
         call.requests.append(request)
         if self.tagged:
@@ -351,12 +335,24 @@ class Exchange:
                 raise AssertionError(f"request id {rid} is still in flight")
             self._by_id[rid] = request
         self._unsent.append(request)
-        self.accepted += 1
+        self._accepted(call, 1)
+        return call
+
+    def _new_call(self, size: int, now: float, limit: float | None, rolling: bool) -> Call:
+        if self.state is not ChildState.READY:
+            raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
+        if limit is None:
+            limit = self._startup_limit if self.fresh and self._startup_limit is not None else self._limit
+        elif limit == _INF:
+            limit = None
+        return Call(size, limit, None if limit is None else now + limit, rolling)
+
+    def _accepted(self, call: Call, count: int) -> None:
+        self.accepted += count
         if self.max_calls is not None and self.accepted >= self.max_calls:
             self.state = ChildState.DRAINING
         if call.deadline is not None:
             heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
-        return call
 
     def outgoing(self) -> list[bytes | memoryview]:
         """What to write next (several small frames, or the rest of a large one); empty when nothing is due.

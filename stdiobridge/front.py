@@ -200,6 +200,7 @@ class Front:
 
     def _outcome(self, call: Call) -> list[Any]:
         """A finished call's answers, counted; or its error (``BridgeClosed`` if the bridge was closed under it)."""
+        call.release()  # the caller is done with it: no call <-> request cycle left for the garbage collector
         error = call.error
         if error is None:
             self._sup.calls += len(call.results)
