@@ -35,6 +35,7 @@ log = logging.getLogger("stdiobridge")
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _WRITE = select.POLLOUT | select.POLLERR
 _CHUNK = 1 << 16
+_BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
 _EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
@@ -372,12 +373,17 @@ class Bridge(Front):
         """
         limit = check_call_timeout(timeout)
         entered = time.monotonic()
-        frames = encode_frames(self._wire, messages, self._ids)
-        if not frames:
+        if self._ids is not None:
+            frames = encode_frames(self._wire, messages, self._ids)
+            return self._run(frames, limit, entered, rolling=True) if frames else []
+        encoded = list(map(self._wire.encode, messages))
+        if not encoded:
             return []
-        results = self._run(frames, limit, entered, rolling=True)
-        if self._ids is None:
-            self._check_after_batch()
+        if sum(map(len, encoded)) <= _BATCH_FRAME * len(encoded):  # small frames: one batch, no object per frame
+            results = self._run([], limit, entered, rolling=True, batch=encoded)
+        else:
+            results = self._run([(0, frame) for frame in encoded], limit, entered, rolling=True)
+        self._check_after_batch()
         return results
 
     def _check_after_batch(self) -> None:
@@ -395,7 +401,16 @@ class Bridge(Front):
 
     # -- the machinery
 
-    def _run(self, frames: list[tuple[int, bytes]], limit: float | None, entered: float, rolling: bool) -> list[Any]:
+    def _run(
+        self,
+        frames: list[tuple[int, bytes]],
+        limit: float | None,
+        entered: float,
+        rolling: bool,
+        batch: list[bytes] | None = None,
+    ) -> list[Any]:
+        """Submit ``frames`` (untagged: or the ``batch``), wait for the call, and send it once more to a
+        fresh child if the first one was gone before any of its bytes were written."""
         tagged = self._ids is not None
         for attempt in (1, 2):
             if tagged:
@@ -405,7 +420,12 @@ class Bridge(Front):
                 self._take_turn(limit, entered)
                 try:
                     child = self._ready()
-                    call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                    ex = child.ex
+                    call = (
+                        ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                        if batch is None
+                        else ex.submit_batch(batch, now=entered, limit=limit, rolling=rolling)
+                    )
                     self._drive_settled(child, call)
                 finally:
                     self._give_turn()

@@ -19,6 +19,7 @@ dropped and counted, and the child is kept.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import enum
@@ -119,6 +120,28 @@ class _Request:
         self.frame = frame
         self.written = 0  # bytes of ``frame`` written so far: > 0 means delivered (the child may have it)
         self.whole = False  # every byte written
+
+
+class _Batch(_Request):
+    """Untagged ``call_many`` of small frames: one request whose frames go out back to back from one
+    bytes object, and whose answers are paired by count in bulk (no object per frame)."""
+
+    __slots__ = ("answered", "count", "ends", "size")
+
+    def __init__(self, call: Call, frames: list[bytes]) -> None:
+        super().__init__(call, 0, 0, b"".join(frames))
+        self.ends = list(itertools.accumulate(map(len, frames)))  # where each frame ends in ``frame``
+        self.count = len(frames)
+        self.size = len(self.frame)
+        self.answered = 0  # frames answered so far (in order)
+
+    def started(self, written: int) -> int:
+        """How many of its frames have a byte among the first ``written``."""
+        return min(self.count, bisect.bisect_left(self.ends, written) + 1) if written else 0
+
+    def complete(self) -> int:
+        """How many of its frames are written whole."""
+        return self.count if self.whole else bisect.bisect_right(self.ends, self.written)
 
 
 _MISSING: Any = object()
@@ -252,6 +275,7 @@ class Exchange:
         self.partial = bytearray()
         self._unsent: collections.deque[_Request] = collections.deque()  # not fully written, in order
         self._fifo: collections.deque[_Request] = collections.deque()  # untagged: delivered, unanswered
+        self._started = 0  # untagged: frames with a byte written and no answer yet (what may be answered)
         self._by_id: dict[int, _Request] = {}  # tagged: delivered or queued, unanswered
         self._abandoned: set[int] = set()  # tagged: ids whose caller left; their answers are dropped
         self._timers: list[tuple[float, int, Call]] = []
@@ -268,7 +292,14 @@ class Exchange:
         """Requests the child holds or will be sent, unanswered (abandoned tagged ones included)."""
         if self.tagged:
             return len(self._by_id) + len(self._abandoned)
-        return len(self._fifo) + len(self._unsent)
+        waiting = sum(r.count if type(r) is _Batch else 1 for r in self._unsent if not r.written)
+        return (
+            self._started
+            + waiting
+            + sum(  # and the frames of a batch not begun yet
+                r.count - r.started(r.written) for r in self._fifo if type(r) is _Batch
+            )
+        )
 
     @property
     def idle(self) -> bool:
@@ -338,6 +369,21 @@ class Exchange:
         self._accepted(call, 1)
         return call
 
+    def submit_batch(
+        self, frames: list[bytes], *, now: float, limit: float | None = None, rolling: bool = False
+    ) -> Call:
+        """Untagged: ``submit`` of many frames as one ``_Batch`` (written back to back from one bytes
+        object, answers paired in bulk): ``call_many``'s per-frame bookkeeping, gone."""
+        if self.tagged:
+            raise AssertionError("a batch has no request ids: tagged calls use submit()")
+        call = self._new_call(len(frames), now, limit, rolling)
+        if frames:
+            batch = _Batch(call, frames)
+            call.requests.append(batch)
+            self._unsent.append(batch)
+        self._accepted(call, len(frames))
+        return call
+
     def _new_call(self, size: int, now: float, limit: float | None, rolling: bool) -> Call:
         if self.state is not ChildState.READY:
             raise AssertionError(f"submit to a child in state {self.state.name}")  # the front checks usable
@@ -362,16 +408,21 @@ class Exchange:
         if not self._unsent or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
             return []
         first = self._unsent[0]
-        if first.written:
-            return [memoryview(first.frame)[first.written :]]
         if self.tagged:  # delivered and unanswered: registered ids not waiting to be written, and abandoned ones
             room = self.max_pending - (len(self._by_id) - len(self._unsent) + len(self._abandoned))
         else:
-            room = self.max_pending - len(self._fifo)
+            room = self.max_pending - self._started
+        if type(first) is _Batch:  # up to the window's last frame (a begun frame is in it already)
+            written = first.written
+            last = min(first.count, first.started(written) + max(room, 0))  # frames that may be out
+            end = min(first.ends[last - 1] if last else 0, written + _WRITE_BATCH)
+            return [memoryview(first.frame)[written:end]] if end > written else []
+        if first.written:
+            return [memoryview(first.frame)[first.written :]]
         out: list[bytes | memoryview] = []
         size = 0
         for request in self._unsent:
-            if room <= 0 or size >= _WRITE_BATCH:
+            if room <= 0 or size >= _WRITE_BATCH or type(request) is _Batch:
                 break
             out.append(request.frame)
             size += len(request.frame)
@@ -385,9 +436,13 @@ class Exchange:
         delivered = None if self.tagged else self._fifo.append  # untagged: the order answers will come in
         while n and unsent:
             request = unsent[0]
+            if type(request) is _Batch:
+                n = self._wrote_batch(request, n)
+                continue
             size = len(request.frame)
             if not request.written and delivered is not None:
                 delivered(request)
+                self._started += 1
             if n < size - request.written:
                 request.written += n
                 return
@@ -396,6 +451,20 @@ class Exchange:
             request.whole = True
             request.frame = b""  # written: the bytes are not needed any more
             unsent.popleft()
+
+    def _wrote_batch(self, batch: _Batch, n: int) -> int:
+        """``n`` bytes reached the pipe, from ``batch`` on; returns how many of them belong to what follows it."""
+        before = batch.written
+        if not before:
+            self._fifo.append(batch)
+        after = min(batch.size, before + n)
+        self._started += batch.started(after) - batch.started(before)
+        batch.written = after
+        if after == batch.size:
+            batch.whole = True
+            batch.frame = b""
+            self._unsent.popleft()
+        return n - (after - before)
 
     def broken_pipe(self) -> list[Call]:
         """The child's stdin is closed. A call none of whose bytes were written never reached the child:
@@ -553,8 +622,9 @@ class Exchange:
         if self.tagged:
             return self._deliver_tagged(messages, now, data)
         fifo = self._fifo
-        if len(messages) > len(fifo) or (
-            len(messages) == len(fifo) and not self._unsent and self._decoder.buffered
+        total = len(messages)
+        if total > self._started or (
+            total == self._started and not self._unsent and self._decoder.buffered
         ):  # more than was asked for: which frame answers which request is unknowable
             error = (
                 unsolicited_output_error(self.child, data)
@@ -564,32 +634,55 @@ class Exchange:
             for call in self._live_calls():  # answers already paired may be shifted too: hand none of them out
                 call.results = [_MISSING] * len(call.results)
             return self._break(error)
-        if not fifo[0].whole:
-            return self._break(
-                ProtocolError(
-                    f"{label(self.child)} answered before the whole request was written: "
-                    f"{excerpt_of(data)!r}; a child must read a whole request before answering it",
-                    excerpt=excerpt_of(data),
-                )
-            )
         done: list[Call] = []
         self.fresh = False
-        self.answered += len(messages)
-        popleft = fifo.popleft
-        for message in messages:  # _answer, inlined: this is the per-message loop of call_many
-            request = popleft()
+        pos = 0
+        while pos < total:  # per request (per frame of a single call: this is the loop of many awaiters)
+            request = fifo[0]
             call = request.call
-            if call.done:  # its caller left: the answer is dropped in its slot
-                self.stats.late += 1
+            if type(request) is _Batch:
+                first = request.answered
+                take = min(request.count - first, total - pos)
+                if first + take > request.complete():
+                    return done + self._early_answer(data)
+                if call.done:  # its caller left: the answers are dropped in their slots
+                    self.stats.late += take
+                else:
+                    call.results[first : first + take] = messages[pos : pos + take]
+                    call.pending -= take
+                request.answered = first + take
+                if request.answered == request.count:
+                    fifo.popleft()
+            else:
+                if not request.whole:
+                    return done + self._early_answer(data)
+                take = 1
+                fifo.popleft()
+                if call.done:  # its caller left: the answer is dropped in its slot
+                    self.stats.late += 1
+                else:
+                    call.results[request.index] = messages[pos]
+                    call.pending -= 1
+            pos += take
+            self._started -= take
+            self.answered += take
+            if call.done:
                 continue
-            call.results[request.index] = message
-            call.pending -= 1
             if not call.pending:
                 call._finish()
                 done.append(call)
             elif call.rolling and call.limit is not None:
                 call.deadline = now + call.limit  # next_deadline re-files it
         return done
+
+    def _early_answer(self, data: bytes) -> list[Call]:
+        return self._break(
+            ProtocolError(
+                f"{label(self.child)} answered before the whole request was written: "
+                f"{excerpt_of(data)!r}; a child must read a whole request before answering it",
+                excerpt=excerpt_of(data),
+            )
+        )
 
     def _deliver_tagged(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
         done: list[Call] = []
@@ -709,7 +802,7 @@ class Exchange:
                     self._unsent.remove(request)
                 if self.tagged:
                     self._by_id.pop(request.id, None)
-        self.accepted -= sum(1 for r in call.requests if r.written == 0)
+        self.accepted -= sum(r.count if type(r) is _Batch else 1 for r in call.requests if r.written == 0)
 
     def _break(self, error: BridgeError) -> list[Call]:
         """Pairing can no longer be trusted: every call still waiting fails; the child must go."""
@@ -766,6 +859,7 @@ class Exchange:
     def _clear(self) -> None:
         self._unsent.clear()
         self._fifo.clear()
+        self._started = 0
         self._by_id.clear()
         self._abandoned.clear()
         self._timers.clear()

@@ -357,3 +357,60 @@ def test_submit_one_registers_a_call_exactly_as_submit_does(tagged: bool, limit:
         )
     assert seen[0] == seen[1]
     assert seen[0][1] is ChildState.DRAINING  # max_calls counts them alike
+
+
+def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list[tuple[str, int, int]]) -> list[Any]:
+    """Drive one untagged call of ``frames`` (one batch, or one request per frame) through ``steps``
+    against a child that answers by echoing; returns what a caller could observe after each step."""
+    ex, _ = make(max_pending=max_pending, limit=5.0)
+    call = (
+        ex.submit_batch(frames, now=0.0, limit=5.0, rolling=True)
+        if batched
+        else ex.submit([(0, f) for f in frames], now=0.0, limit=5.0, rolling=True)
+    )
+    stream = b"".join(frames)
+    ends = [sum(map(len, frames[: i + 1])) for i in range(len(frames))]
+    written = answered = 0
+    seen: list[Any] = []
+    for kind, amount, chunk in steps:
+        if kind == "write":  # the pipe takes up to ``amount`` bytes
+            left = amount
+            while left:
+                out = b"".join(bytes(c) for c in ex.outgoing())
+                if not out:
+                    break
+                take = min(left, len(out))
+                assert out[:take] == stream[written : written + take]
+                ex.wrote(take)
+                written += take
+                left -= take
+        else:  # the child answers ``amount`` frames ("answer": only frames it has whole; "rogue": any)
+            whole = sum(1 for end in ends if end <= written)
+            count = amount if kind == "rogue" else min(amount, whole - answered)
+            data = b"".join(frames[i % len(frames)] for i in range(answered, answered + count))
+            answered += count
+            for start in range(0, len(data), chunk):
+                ex.received(data[start : start + chunk], 1.0)
+        seen.append((written, call.done, type(call.error), call.answers_so_far(), ex.state, ex.in_flight, ex.idle))
+    return seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="abc", min_size=0, max_size=6), min_size=2, max_size=12),
+    max_pending=st.integers(1, 5),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["write", "write", "answer", "answer", "rogue"]), st.integers(1, 40), st.integers(1, 9)
+        ),
+        max_size=25,
+    ),
+)
+def test_a_batch_behaves_exactly_as_one_request_per_frame(
+    texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
+) -> None:
+    """``submit_batch`` (call_many's small frames) against ``submit``: the same bytes go out within the
+    same window, the same answers reach the caller, the same faults (early or extra answers) break the
+    child, under any split of the writes and of the reads."""
+    frames = [sb.get_codec("lines").encode(t) for t in texts]
+    assert _batch_run(True, frames, max_pending, steps) == _batch_run(False, frames, max_pending, steps)
