@@ -16,13 +16,14 @@ import select
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from threading import get_ident
 from time import monotonic
 from typing import Any
 
+from .codecs import Codec
 from .errors import BridgeError, CallTimeout, ProtocolError
-from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, encode_frames
+from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, Frame, encode_frames, frame_size
 from .failures import tail_note
 from .front import Front
 from .process import ChildProcess, describe_exit, retire
@@ -73,6 +74,11 @@ class Bridge(Front):
     """
 
     def _setup(self) -> None:
+        wire = self._wire
+        # Codec.encode_parts only where a codec has its own (the default would be one more call per message)
+        self._encode: Callable[[Any], Frame] = (
+            wire.encode if type(wire).encode_parts is Codec.encode_parts else wire.encode_parts
+        )
         self._turn = threading.Lock()  # the right to drive the pipes (untagged: the only call in flight)
         self._owner = 0  # the thread holding ``_turn``: a signal handler in it must not wait for it
         self._state = _StateLock()  # tagged: guards the exchange; waiting callers sleep on it
@@ -188,7 +194,7 @@ class Bridge(Front):
         """
         if self._ids is not None:
             return self._call_tagged(message, timeout)
-        frame = self._wire.encode(message)
+        frame = self._encode(message)
         limit = None if timeout is None else check_call_timeout(timeout)
         # The common case, flat (every step here is on the path of every call): an idle child, the request
         # written whole, its answer read right away. Anything else goes to the exchange (``_run``).
@@ -205,12 +211,17 @@ class Bridge(Front):
                     call = None
                     try:
                         try:
-                            n = os.write(child.in_fd, frame)
+                            if isinstance(frame, bytes):
+                                n = os.write(child.in_fd, frame)
+                                size = len(frame)
+                            else:  # a big payload behind its header (Codec.encode_parts): no copy to join them
+                                n = os.writev(child.in_fd, frame)
+                                size = frame_size(frame)
                         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                            n = -1  # nothing written: the general path (and its not-delivered rule) takes it
+                            n = size = -1  # nothing written: the general path (and its not-delivered rule) takes it
                         entered = 0.0
                         data = b""
-                        if n == len(frame):
+                        if n == size:
                             # Read before waiting: the child has often answered by now (on one CPU it runs as
                             # soon as our write wakes it), and EAGAIN costs less than the poll it saves.
                             try:
@@ -241,7 +252,7 @@ class Bridge(Front):
         return self._run([(0, frame)], limit, monotonic(), rolling=False)[0]
 
     @staticmethod
-    def _quick_rest(child: _Child, frame: bytes, data: bytes, rid: int) -> tuple[Any, bytes]:
+    def _quick_rest(child: _Child, frame: Frame, data: bytes, rid: int) -> tuple[Any, bytes]:
         """The fast path read the beginning of a big answer: while reads come back full, the pipe holds
         more of it, so read on (a poll would only say so). Returns what ``quick_take`` said last, and
         the last read (full: more may wait, so the general path reads before it polls)."""
@@ -403,7 +414,7 @@ class Bridge(Front):
 
     def _run(
         self,
-        frames: list[tuple[int, bytes]],
+        frames: Sequence[tuple[int, Frame]],
         limit: float | None,
         entered: float,
         rolling: bool,
@@ -665,7 +676,7 @@ class Bridge(Front):
     # -- tagged: several threads, one driver at a time
 
     def _submit_tagged(
-        self, frames: list[tuple[int, bytes]], limit: float | None, entered: float, rolling: bool
+        self, frames: Sequence[tuple[int, Frame]], limit: float | None, entered: float, rolling: bool
     ) -> tuple[Call, _Child]:
         with self._state:
             child = self._child

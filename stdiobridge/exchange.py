@@ -25,7 +25,7 @@ import contextlib
 import enum
 import heapq
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from .codecs import Codec
@@ -110,14 +110,38 @@ class RequestIds:
         return self
 
 
-class _Request:
-    __slots__ = ("call", "frame", "id", "index", "whole", "written")
+#: One encoded frame: its bytes, or (``Codec.encode_parts``) pieces to write back to back.
+Frame = bytes | tuple[bytes, ...]
 
-    def __init__(self, call: Call, index: int, rid: int, frame: bytes) -> None:
+
+def frame_size(frame: Frame) -> int:
+    """The length of ``frame`` on the wire."""
+    return len(frame) if isinstance(frame, bytes) else sum(map(len, frame))
+
+
+def _rest(frame: Frame, written: int) -> list[bytes | memoryview]:
+    """What is left of ``frame`` after its first ``written`` bytes, as buffers for ``writev``."""
+    if isinstance(frame, bytes):
+        return [memoryview(frame)[written:]]
+    out: list[bytes | memoryview] = []
+    for part in frame:
+        if written >= len(part):
+            written -= len(part)
+            continue
+        out.append(memoryview(part)[written:] if written else part)
+        written = 0
+    return out
+
+
+class _Request:
+    __slots__ = ("call", "frame", "id", "index", "size", "whole", "written")
+
+    def __init__(self, call: Call, index: int, rid: int, frame: Frame) -> None:
         self.call = call
         self.index = index
         self.id = rid
         self.frame = frame
+        self.size = len(frame) if isinstance(frame, bytes) else frame_size(frame)
         self.written = 0  # bytes of ``frame`` written so far: > 0 means delivered (the child may have it)
         self.whole = False  # every byte written
 
@@ -126,13 +150,13 @@ class _Batch(_Request):
     """Untagged ``call_many`` of small frames: one request whose frames go out back to back from one
     bytes object, and whose answers are paired by count in bulk (no object per frame)."""
 
-    __slots__ = ("answered", "count", "ends", "size")
+    __slots__ = ("answered", "blob", "count", "ends")
 
     def __init__(self, call: Call, frames: list[bytes]) -> None:
-        super().__init__(call, 0, 0, b"".join(frames))
+        self.blob = b"".join(frames)
+        super().__init__(call, 0, 0, self.blob)
         self.ends = list(itertools.accumulate(map(len, frames)))  # where each frame ends in ``frame``
         self.count = len(frames)
-        self.size = len(self.frame)
         self.answered = 0  # frames answered so far (in order)
 
     def started(self, written: int) -> int:
@@ -329,7 +353,7 @@ class Exchange:
 
     def submit(
         self,
-        frames: list[tuple[int, bytes]],
+        frames: Sequence[tuple[int, Frame]],
         *,
         now: float,
         limit: float | None = None,
@@ -416,16 +440,20 @@ class Exchange:
             written = first.written
             last = min(first.count, first.started(written) + max(room, 0))  # frames that may be out
             end = min(first.ends[last - 1] if last else 0, written + _WRITE_BATCH)
-            return [memoryview(first.frame)[written:end]] if end > written else []
+            return [memoryview(first.blob)[written:end]] if end > written else []
         if first.written:
-            return [memoryview(first.frame)[first.written :]]
+            return _rest(first.frame, first.written)
         out: list[bytes | memoryview] = []
         size = 0
         for request in self._unsent:
             if room <= 0 or size >= _WRITE_BATCH or type(request) is _Batch:
                 break
-            out.append(request.frame)
-            size += len(request.frame)
+            frame = request.frame
+            if isinstance(frame, bytes):
+                out.append(frame)
+            else:
+                out.extend(frame)
+            size += request.size
             room -= 1
         return out
 
@@ -439,7 +467,7 @@ class Exchange:
             if type(request) is _Batch:
                 n = self._wrote_batch(request, n)
                 continue
-            size = len(request.frame)
+            size = request.size
             if not request.written and delivered is not None:
                 delivered(request)
                 self._started += 1
@@ -462,7 +490,7 @@ class Exchange:
         batch.written = after
         if after == batch.size:
             batch.whole = True
-            batch.frame = b""
+            batch.frame = batch.blob = b""
             self._unsent.popleft()
         return n - (after - before)
 
@@ -538,7 +566,7 @@ class Exchange:
             return True, message
         return False, self.quick_register(frame, len(frame), now, limit, rid)
 
-    def quick_take(self, frame: bytes, data: bytes, rid: int = 0) -> Any:
+    def quick_take(self, frame: Frame, data: bytes, rid: int = 0) -> Any:
         """One request ``frame`` (id ``rid`` when tagged) was written whole to an idle child and ``data``
         read right after: the answer, when ``data`` completes exactly one frame (tagged: carrying
         ``rid``). ``PARTIAL`` when it only begins one: the front may read on and call this again, or
@@ -559,14 +587,14 @@ class Exchange:
                     if self._sent_early:
                         stats.bytes_sent -= self._sent_early
                         self._sent_early = 0
-                    stats.bytes_sent += len(frame)
+                    stats.bytes_sent += len(frame) if isinstance(frame, bytes) else frame_size(frame)
                     self.fresh = False
                     self.answered += 1
                     if self.partial:
                         self.partial.clear()
                     return message
             elif message[0] == rid:
-                stats.bytes_sent += len(frame)
+                stats.bytes_sent += len(frame) if isinstance(frame, bytes) else frame_size(frame)
                 self.fresh = False
                 self.answered += 1
                 if self.partial:
@@ -579,7 +607,7 @@ class Exchange:
         self._taken = (data, messages, None)
         return NO_ANSWER
 
-    def quick_register(self, frame: bytes, written: int, now: float, limit: float | None, rid: int = 0) -> Call:
+    def quick_register(self, frame: Frame, written: int, now: float, limit: float | None, rid: int = 0) -> Call:
         """The fast path's request becomes an ordinary call, ``written`` bytes of it out; what
         ``quick_take`` read and did not take goes through the usual rules."""
         call = self.submit([(rid, frame)], now=now, limit=limit)
@@ -640,11 +668,13 @@ class Exchange:
         while pos < total:  # per request (per frame of a single call: this is the loop of many awaiters)
             request = fifo[0]
             call = request.call
+            early = False
             if type(request) is _Batch:
                 first = request.answered
                 take = min(request.count - first, total - pos)
-                if first + take > request.complete():
-                    return done + self._early_answer(data)
+                if first + take > request.complete():  # answers to frames not written whole: those after them
+                    early = True  # are refused, as one request per frame would be
+                    take = request.complete() - first
                 if call.done:  # its caller left: the answers are dropped in their slots
                     self.stats.late += take
                 else:
@@ -666,6 +696,8 @@ class Exchange:
             pos += take
             self._started -= take
             self.answered += take
+            if early:
+                return done + self._early_answer(data)
             if call.done:
                 continue
             if not call.pending:

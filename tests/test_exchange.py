@@ -7,6 +7,7 @@ gets which answer, and what becomes of the child.
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -414,3 +415,36 @@ def test_a_batch_behaves_exactly_as_one_request_per_frame(
     child, under any split of the writes and of the reads."""
     frames = [sb.get_codec("lines").encode(t) for t in texts]
     assert _batch_run(True, frames, max_pending, steps) == _batch_run(False, frames, max_pending, steps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(st.lists(st.binary(min_size=0, max_size=7), min_size=1, max_size=4), min_size=1, max_size=4),
+    takes=st.lists(st.integers(1, 9), min_size=1, max_size=40),
+)
+def test_frames_in_parts_go_out_exactly_as_their_joined_bytes(parts: list[list[bytes]], takes: list[int]) -> None:
+    """A frame given as pieces (``Codec.encode_parts``) is written like its joined bytes, whatever the
+    pipe takes each time: partly written pieces resume where they stopped, nothing is sent twice."""
+    ex, _ = make("lenprefix")
+    frames = [tuple(p) for p in parts]
+    ex.submit([(0, f) for f in frames], now=0.0)
+    sent = b""
+    for take in itertools.cycle(takes):
+        out = b"".join(bytes(c) for c in ex.outgoing())
+        if not out:
+            break
+        sent += out[:take]
+        ex.wrote(min(take, len(out)))
+    assert sent == b"".join(b"".join(f) for f in frames)
+    assert ex.stats.bytes_sent == len(sent)
+
+
+@pytest.mark.parametrize("size", [0, 100, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 1 << 20])
+def test_lenprefix_encode_parts_is_encode_in_pieces(size: int) -> None:
+    codec = sb.get_codec("lenprefix")
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    parts = codec.encode_parts(payload)
+    joined = parts if isinstance(parts, bytes) else b"".join(parts)
+    assert joined == codec.encode(payload)
+    if size >= 1 << 16:
+        assert isinstance(parts, tuple) and parts[1] is payload  # the payload itself: not copied

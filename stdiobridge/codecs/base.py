@@ -116,6 +116,14 @@ class Codec(ABC, Generic[M]):
     def encode(self, message: M) -> bytes:
         """The bytes of one frame carrying ``message``; raises ``EncodeError``."""
 
+    def encode_parts(self, message: M) -> bytes | tuple[bytes, ...]:
+        """``encode``, or the frame in a few pieces that a front writes back to back (one ``writev``).
+
+        For a large message a codec can so leave the payload uncopied behind its header
+        (``lenprefix``) or line ending (``lines``). The default is ``encode``; override it
+        only for that."""
+        return self.encode(message)
+
     @abstractmethod
     def decoder(self) -> Decoder[M]:
         """A new incremental decoder for one byte stream (not to be fed again after it raised)."""

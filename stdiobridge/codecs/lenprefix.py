@@ -12,6 +12,7 @@ __all__ = ["LenPrefixCodec", "LenPrefixDecoder"]
 
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ORDERS = {"big": ">", "little": "<"}
+_PARTS = 1 << 16  # encode_parts: a payload this large is written in place (copying it costs more than a writev)
 _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}  # printable ASCII, tab, LF, CR
 
 
@@ -166,6 +167,12 @@ class LenPrefixCodec(Codec[bytes]):
         if size > self._limit:
             self.check_size(size)
         return self._header.pack(size) + message
+
+    def encode_parts(self, message: bytes) -> bytes | tuple[bytes, ...]:
+        """A large ``bytes`` payload stays where it is, behind its own prefix (no copy of it)."""
+        if type(message) is bytes and _PARTS <= len(message) <= self._limit:
+            return self._header.pack(len(message)), message
+        return self.encode(message)
 
     def decoder(self) -> Decoder[bytes]:
         return LenPrefixDecoder(self._header, self.max_frame)
