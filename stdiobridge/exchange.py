@@ -291,6 +291,10 @@ class Exchange:
         self.failure: BridgeError | None = None  # why the child is BROKEN
         self.failure_heard = False  # whether a call got it (else the front tells the next caller)
         self.quick_pending: int | None = None  # the fast path's request id while it is out unregistered
+        # True when a one-request call may take the fast path (``quick_take``): READY, idle, no max_calls to
+        # count against. An attribute, not a property (it is read on every call): cleared whenever a request
+        # is registered or the child leaves READY, set again by _recheck when calls end.
+        self.quick = max_calls is None
         self._taken: tuple[bytes, list[Any], ProtocolError | None] | None = None  # quick_take's unused read
         self._sent_early = 0  # bytes of the fast path's request counted by quick_waits
         self.fresh = True  # no answer yet: ``startup_limit`` applies
@@ -418,6 +422,7 @@ class Exchange:
         return Call(size, limit, None if limit is None else now + limit, rolling)
 
     def _accepted(self, call: Call, count: int) -> None:
+        self.quick = False
         self.accepted += count
         if self.max_calls is not None and self.accepted >= self.max_calls:
             self.state = ChildState.DRAINING
@@ -508,16 +513,15 @@ class Exchange:
             call._fail(NOT_DELIVERED)
         if self.state is ChildState.READY or self.state is ChildState.DRAINING:
             self.state = ChildState.BROKEN
+            self.quick = False
             self.failure = ChildExited(f"{label(self.child)} closed its stdin before reading a request")
         return undelivered
 
     # -- the common case, without the bookkeeping objects
 
-    @property
-    def quick(self) -> bool:
-        """True when a one-request call may take the fast path (``quick_answer``): idle, no ``max_calls``
-        to count against."""
-        return (
+    def _recheck(self) -> None:
+        """Calls ended: the fast path is open again if the child is idle (``quick``)."""
+        self.quick = (
             self.state is ChildState.READY
             and self.max_calls is None
             and not self._unsent
@@ -542,6 +546,7 @@ class Exchange:
             return
         if self.tagged:
             self._abandoned.add(rid)
+            self.quick = False
         else:
             self._break(
                 ChildExited(
@@ -705,6 +710,7 @@ class Exchange:
                 done.append(call)
             elif call.rolling and call.limit is not None:
                 call.deadline = now + call.limit  # next_deadline re-files it
+        self._recheck()
         return done
 
     def _early_answer(self, data: bytes) -> list[Call]:
@@ -728,6 +734,7 @@ class Exchange:
                 return done + self._break(unknown_id_error(self.child, rid, data))
             del self._by_id[rid]
             self._answer(request, message, now, done)
+        self._recheck()
         return done
 
     def _answer(self, request: _Request, message: Any, now: float, done: list[Call]) -> None:
@@ -753,6 +760,7 @@ class Exchange:
         while True:
             when = self.next_deadline()
             if when is None or when > now:
+                self._recheck()
                 return done
             _, _, call = heapq.heappop(self._timers)
             total = len(call.results)
@@ -806,8 +814,10 @@ class Exchange:
                 )
             else:
                 self._drop_requests(call)
+            self._recheck()
             return
         self._abandon_requests(call)
+        self._recheck()
 
     def _abandon_requests(self, call: Call) -> None:
         for request in call.requests:
@@ -839,6 +849,7 @@ class Exchange:
     def _break(self, error: BridgeError) -> list[Call]:
         """Pairing can no longer be trusted: every call still waiting fails; the child must go."""
         self.state = ChildState.BROKEN
+        self.quick = False
         self.failure = error
         calls = self._live_calls()
         self.failure_heard = bool(calls)
@@ -861,6 +872,7 @@ class Exchange:
         """
         calls = self._live_calls()
         self.state = ChildState.DEAD
+        self.quick = False
         for i, call in enumerate(calls):
             when = (
                 "before answering"

@@ -49,12 +49,19 @@ def send(
     return call
 
 
+def quick_is_right(ex: Exchange) -> bool:
+    """``Exchange.quick`` (an attribute kept up to date, read on every call) says what it stands for."""
+    return ex.quick == (ex.state is ChildState.READY and ex.max_calls is None and ex.idle)
+
+
 def flush(ex: Exchange) -> bytes:
     """Write everything due, as a pipe that takes it all would."""
+    assert quick_is_right(ex)
     out = b""
     while True:
         chunks = ex.outgoing()
         if not chunks:
+            assert quick_is_right(ex)
             return out
         data = b"".join(bytes(c) for c in chunks)
         ex.wrote(len(data))
@@ -286,7 +293,7 @@ def test_out_of_order_answers_in_any_chunking_reach_their_callers(
         pos += step
         i += 1
     assert [c.results for c in calls] == [[m] for m in messages]
-    assert ex.state is ChildState.READY and ex.idle
+    assert ex.state is ChildState.READY and ex.idle and quick_is_right(ex)
 
 
 # -- the fast path of an idle child
@@ -392,6 +399,7 @@ def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list
             answered += count
             for start in range(0, len(data), chunk):
                 ex.received(data[start : start + chunk], 1.0)
+        assert quick_is_right(ex)
         seen.append((written, call.done, type(call.error), call.answers_so_far(), ex.state, ex.in_flight, ex.idle))
     return seen
 
