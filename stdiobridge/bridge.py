@@ -38,6 +38,7 @@ _WRITE = select.POLLOUT | select.POLLERR
 _CHUNK = 1 << 16
 _BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
+_TAGGED_WAIT = 0.0005  # a tagged fast-path call waits this long for its answer before the shared path takes it
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
 _EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
 _REAP_WAIT = 0.5  # after SIGKILL, wait this long for the exit before leaving it to a background thread
@@ -269,12 +270,13 @@ class Bridge(Front):
         return message, data
 
     @staticmethod
-    def _await_answer(child: _Child, limit: float | None) -> bytes:
+    def _await_answer(child: _Child, limit: float | None, cap: float = _INF) -> bytes:
         """The fast path's request is out and its answer not there yet: wait for it as a blocking read
-        would (one poll of stdout and the pidfd, within the deadline), then read once. ``b""`` when
-        nothing came (the general path then sees why); far cheaper than the general path itself."""
+        would (one poll of stdout and the pidfd, within the deadline and ``cap`` seconds), then read once.
+        ``b""`` when nothing came (the general path then sees why); far cheaper than the general path."""
         budget = child.ex.default_limit() if limit is None else limit
-        child.poll(None if budget is None or budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
+        budget = cap if budget is None else min(budget, cap)
+        child.poll(None if budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
         try:
             return os.read(child.out_fd, _CHUNK)
         except BlockingIOError:
@@ -342,7 +344,10 @@ class Bridge(Front):
             try:
                 data = os.read(child.out_fd, _CHUNK)
             except BlockingIOError:
-                data = b""
+                # Wait here a little, holding the state: far cheaper than the shared path, and others that
+                # come meanwhile wait at most _TAGGED_WAIT for the state (a slow answer is waited for there).
+                ex.quick_waits(n)
+                data = Bridge._await_answer(child, limit, _TAGGED_WAIT)
             if data:
                 message = ex.quick_take(frame, data, rid)
                 if message is PARTIAL:
@@ -800,10 +805,11 @@ class _StateLock:
         self._cond.release()
 
     def acquire(self) -> None:
-        self.__enter__()
+        self.acquire_as(get_ident())
 
     def release(self) -> None:
-        self.__exit__()
+        self._holder = 0
+        self._cond.release()
 
     def wait(self, timeout: float | None) -> None:
         me, self._holder = self._holder, 0

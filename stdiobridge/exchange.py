@@ -101,10 +101,8 @@ class RequestIds:
         self._count = itertools.count(start)
 
     def __next__(self) -> int:
-        while True:
-            n = (next(self._count) * 2654435761) & _MAX_ID  # Knuth's multiplicative hash: a bijection mod 2**32
-            if n:
-                return n
+        n = (next(self._count) * 2654435761) & _MAX_ID  # Knuth's multiplicative hash: a bijection mod 2**32
+        return n or self.__next__()  # 0 (every 2**32 ids) is not an id
 
     def __iter__(self) -> Iterator[int]:
         return self
@@ -542,6 +540,7 @@ class Exchange:
         """The caller left the fast path early (any exception) after ``quick_started``: its request may be
         out with nobody to read the answer. Untagged that breaks the child; tagged its id is abandoned."""
         rid, self.quick_pending = self.quick_pending, None
+        self._sent_early = 0  # counted, and sent: it stays counted
         if rid is None or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
             return
         if self.tagged:
@@ -587,24 +586,19 @@ class Exchange:
             return NO_ANSWER
         if len(messages) == 1:
             message = messages[0]
-            if not self.tagged:
-                if not decoder.buffered:
-                    if self._sent_early:
-                        stats.bytes_sent -= self._sent_early
-                        self._sent_early = 0
-                    stats.bytes_sent += len(frame) if isinstance(frame, bytes) else frame_size(frame)
-                    self.fresh = False
-                    self.answered += 1
-                    if self.partial:
-                        self.partial.clear()
-                    return message
-            elif message[0] == rid:
-                stats.bytes_sent += len(frame) if isinstance(frame, bytes) else frame_size(frame)
+            if self.tagged:
+                answer = message[1] if message[0] == rid else NO_ANSWER
+            else:
+                answer = NO_ANSWER if decoder.buffered else message  # more bytes behind it: not a lone answer
+            if answer is not NO_ANSWER:
+                sent = len(frame) if isinstance(frame, bytes) else frame_size(frame)
+                stats.bytes_sent += sent - self._sent_early  # (what quick_waits counted is not counted twice)
+                self._sent_early = 0
                 self.fresh = False
                 self.answered += 1
                 if self.partial:
                     self.partial.clear()
-                return message[1]
+                return answer
         elif not messages:
             if len(self.partial) < _PARTIAL_KEPT:  # the first bytes of the answer, for error messages
                 self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
