@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import stdiobridge as sb
-from stdiobridge.codecs import Codec, LinesCodec
+from stdiobridge.codecs import Codec, JsonlCodec, LinesCodec
+from stdiobridge.codecs.jsonl import dumps_line
 
 
 def _outcome(codec: Codec[Any], message: Any) -> tuple[str, Any]:
@@ -78,3 +79,38 @@ def test_lines_single_line_fast_path_matches_the_general_path(frame: bytes, tagg
             _whole_is_split(codec.tagged(), b"12 " + frame)
         else:
             _whole_is_split(codec, frame)
+
+
+JSON_VALUES = [
+    None, 1, "x", "n", "null", [None], {"a": float("nan")}, [1, [float("inf")]], -float("inf"), 1.5, 2**64, 2**70,
+    {"k": "v" * 9}, "v" * 10, "v" * 20, ["x" * 5000], ["n" * 5000], [float("nan")] + ["x"] * 3000, {1: 2}, object(),
+]  # fmt: skip
+
+
+def _dumps_outcome(value: Any, what: Any, max_frame: int) -> tuple[str, Any]:
+    try:
+        return "ok", dumps_line(value, type(what).__name__, max_frame)
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("value", JSON_VALUES, ids=repr)
+@pytest.mark.parametrize("max_frame", [12, 4095, 4096, 1 << 20])
+def test_jsonl_encode_fast_path_matches_dumps_line(value: Any, max_frame: int) -> None:
+    codec = JsonlCodec(max_frame=max_frame)
+    assert _outcome(codec, value) == _dumps_outcome(value, value, max_frame)
+    assert _outcome(codec.tagged(), (9, value)) == _dumps_outcome([9, value], value, max_frame)
+
+
+JSON_FRAMES = [
+    b"1\n", b"1\r\n", b"1\r\r\n", b"\n", b"\r\n", b"x\n", b"[1,2]\n", b"[1,2]\n3\n", b"NaN\n",
+    b"12345678901234567890123\n", b"[7,-12345678901234567890123]\n", b'"' + b"x" * 20 + b'"\n',
+    b"[" + b"1," * 30 + b"1]\n", b"1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("frame", JSON_FRAMES, ids=repr)
+@pytest.mark.parametrize("tagged", [False, True])
+def test_jsonl_single_line_fast_path_matches_the_general_path(frame: bytes, tagged: bool) -> None:
+    codec = JsonlCodec(max_frame=24)
+    _whole_is_split(codec.tagged() if tagged else codec, frame)

@@ -48,6 +48,10 @@ class LineDecoder(LineBuffer, Decoder[M]):
                         return [self._convert(line)]
                     except Exception as exc:
                         raise self._describe(line, exc) from None
+        return self.feed_lines(data)
+
+    def feed_lines(self, data: bytes) -> list[M]:
+        """``feed`` without its fast path for a chunk that is one whole line (a subclass may override it)."""
         fault: ProtocolError | None = None
         try:
             lines = self.split(data)

@@ -24,7 +24,7 @@ import orjson
 from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import MAX_ID, TAGGERS, Codec, Decoder
 from .ids import NotTagged, json_pair, not_tagged
-from .jsonl import JsonlCodec, JsonlDecoder, describe_line, dumps_line, loads_line
+from .jsonl import _APPEND_NL, JsonlCodec, JsonlDecoder, check_line, describe_line, dumps_line, loads_line
 from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
 from .msgpack import MsgpackCodec, MsgpackDecoder
@@ -270,6 +270,7 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
 
     def __init__(self, codec: JsonlCodec) -> None:
         super().__init__(codec)
+        self._fast_size = codec._fast_size
 
     def encode(self, message: tuple[int, Any]) -> bytes:
         try:
@@ -278,7 +279,14 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
             _pair(message, "jsonl")
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "jsonl")
-        return dumps_line([ident, inner], type(inner).__name__, self.max_frame)
+        value = [ident, inner]
+        try:
+            data = orjson.dumps(value, option=_APPEND_NL)
+        except orjson.JSONEncodeError:
+            return dumps_line(value, type(inner).__name__, self.max_frame)  # raises, wording the error
+        if 110 not in data and len(data) <= self._fast_size:  # the fast path of ``JsonlCodec.encode``
+            return data
+        return check_line(data, value, type(inner).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
         def exact(line: bytes) -> tuple[int, Any]:
