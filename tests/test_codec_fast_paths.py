@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import stdiobridge as sb
-from stdiobridge.codecs import Codec, JsonlCodec, LinesCodec
+from stdiobridge.codecs import Codec, JsonlCodec, LenPrefixCodec, LinesCodec
 from stdiobridge.codecs.jsonl import dumps_line
 
 
@@ -113,4 +113,35 @@ JSON_FRAMES = [
 @pytest.mark.parametrize("tagged", [False, True])
 def test_jsonl_single_line_fast_path_matches_the_general_path(frame: bytes, tagged: bool) -> None:
     codec = JsonlCodec(max_frame=24)
+    _whole_is_split(codec.tagged() if tagged else codec, frame)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 250, 251, 252, 255, 256])
+@pytest.mark.parametrize(("width", "max_frame"), [(1, 1 << 20), (4, 254), (4, 255), (4, 1 << 20)])
+@pytest.mark.parametrize("tagged", [False, True])
+def test_lenprefix_encode_fast_path_for_bytes_matches_the_general_path(
+    size: int, width: int, max_frame: int, tagged: bool
+) -> None:
+    codec: Codec[Any] = LenPrefixCodec(width=width, max_frame=max_frame)
+    if tagged:
+        codec = codec.tagged()
+    message, general = b"x" * size, bytearray(b"x" * size)  # bytes take the fast path, a bytearray the general one
+    if tagged:
+        assert _outcome(codec, (5, message)) == _outcome(codec, (5, general))
+    else:
+        assert _outcome(codec, message) == _outcome(codec, general)
+
+
+LENPREFIX_FRAMES = [
+    b"\x00\x00\x00\x00", b"\x00\x00\x00\x01x", b"\x00\x00\x00\x03abc", b"\x00\x00\x00\x04\x00\x00\x00\x00",
+    b"\x00\x00\x00\x04\x00\x00\x00\x07", b"\x00\x00\x00\x06\x00\x00\x00\x07hi", b"\x00\x00\x00\x06\x00\x00\x00\x00hi",
+    b"\x00\x00\x00\x09\x00\x00\x00\x07hi", b"\x00\x00\x00\x05\x00\x00\x00\x07hi", b"\x00\x00\x00\x0c" + b"x" * 12,
+    b"\x00\x00\x00\x0b" + b"x" * 11, b"\x00\x00\x00\x01",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("frame", LENPREFIX_FRAMES, ids=repr)
+@pytest.mark.parametrize("tagged", [False, True])
+def test_lenprefix_single_frame_fast_path_matches_the_general_path(frame: bytes, tagged: bool) -> None:
+    codec = LenPrefixCodec(max_frame=11)
     _whole_is_split(codec.tagged() if tagged else codec, frame)

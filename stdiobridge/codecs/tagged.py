@@ -314,6 +314,7 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
         order = _ORDERS[codec.byteorder]
         self._pack = struct.Struct(order + _FORMATS[codec.width] + "I").pack
         self._tag = struct.Struct(order + "I")
+        self._limit = codec._limit - 4  # the largest message: the id counts in the prefixed length
 
     def encode(self, message: tuple[int, bytes]) -> bytes:
         try:
@@ -322,6 +323,8 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
             _pair(message, "lenprefix")
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "lenprefix")
+        if type(payload) is bytes and len(payload) <= self._limit:  # the usual case, in fewer steps
+            return self._pack(len(payload) + 4, ident) + payload
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(payload).__name__}")
         size = 4 + (len(payload) if not isinstance(payload, memoryview) else payload.nbytes)
