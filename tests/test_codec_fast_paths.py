@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 
 import stdiobridge as sb
-from stdiobridge.codecs import Codec, JsonlCodec, LenPrefixCodec, LinesCodec
+from stdiobridge.codecs import Codec, JsonlCodec, LenPrefixCodec, LinesCodec, MsgpackCodec
 from stdiobridge.codecs.jsonl import dumps_line
 
 
@@ -145,3 +146,34 @@ LENPREFIX_FRAMES = [
 def test_lenprefix_single_frame_fast_path_matches_the_general_path(frame: bytes, tagged: bool) -> None:
     codec = LenPrefixCodec(max_frame=11)
     _whole_is_split(codec.tagged() if tagged else codec, frame)
+
+
+_P = msgpack.packb
+MSGPACK_FRAMES = [
+    _P([7, "hi"]), _P([0, "hi"]), _P([7]), _P("hi"), _P([7, "hi", 1]), _P([2**32, 1]), _P([7.0, 1]), _P({1: 2}),
+    b"\xc1", b"\x92\x07\xa2h\xff", _P([7, "x" * 40]),
+]  # fmt: skip
+MSGPACK_CHUNKS = [
+    _P([7, "hi"]) + _P([8, b"x"]) + _P([9, {1: [2]}]), _P([7, "hi"]) + _P([0, "x"]) + _P([9, 1]),
+    _P([7, "hi"]) + b"\xc1" + _P([9, 1]), _P([7, "hi"]) + _P([8, "x" * 40]), _P([7, "x" * 40]) + _P([8, 1]),
+    _P([7, "hi"]) + _P([8, "hi"])[:-1], _P([7, "hi"]) + _P([8, "hi"])[:1], _P([7, "hi"]) + _P({(1, 2): 3}),
+    _P([7, "hi"]) + b"\x92\x07\xa2h\xff" + _P([8, 1]), _P([7, "hi"]) + _P("x"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("frame", MSGPACK_FRAMES, ids=repr)
+@pytest.mark.parametrize("tagged", [False, True])
+def test_msgpack_single_value_fast_path_matches_the_general_path(frame: bytes, tagged: bool) -> None:
+    codec = MsgpackCodec(max_frame=45)
+    _whole_is_split(codec.tagged() if tagged else codec, frame)
+
+
+@pytest.mark.parametrize("chunk", MSGPACK_CHUNKS, ids=repr)
+@pytest.mark.parametrize("tagged", [False, True])
+def test_msgpack_chunk_fast_path_matches_the_general_path(chunk: bytes, tagged: bool) -> None:
+    # A chunk within max_frame takes the fast loop; one byte over, the general loop (each value still fits).
+    fast: Codec[Any] = MsgpackCodec(max_frame=len(chunk))
+    general: Codec[Any] = MsgpackCodec(max_frame=len(chunk) - 1)
+    if tagged:
+        fast, general = fast.tagged(), general.tagged()
+    assert _fed(fast, [chunk]) == _fed(general, [chunk])

@@ -15,10 +15,10 @@ in one step.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
-import msgpack
 import orjson
 
 from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
@@ -27,7 +27,7 @@ from .ids import NotTagged, json_pair, not_tagged
 from .jsonl import _APPEND_NL, JsonlCodec, JsonlDecoder, check_line, describe_line, dumps_line, loads_line
 from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
-from .msgpack import MsgpackCodec, MsgpackDecoder
+from .msgpack import MsgpackCodec, MsgpackDecoder, thread_packer
 
 __all__ = [
     "TaggedBytes",
@@ -343,6 +343,7 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
 
     def __init__(self, codec: MsgpackCodec) -> None:
         super().__init__(codec)
+        self._packers = threading.local()  # .pack: see ``thread_packer``
 
     def encode(self, message: tuple[int, Any]) -> bytes:
         try:
@@ -352,7 +353,11 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "msgpack")
         try:
-            data: bytes = msgpack.packb([ident, inner], use_bin_type=True)
+            try:
+                pack = self._packers.pack
+            except AttributeError:
+                pack = thread_packer(self._packers)
+            data: bytes = pack([ident, inner])
         except (TypeError, ValueError, OverflowError) as exc:
             raise EncodeError(f"codec 'msgpack': cannot encode {type(inner).__name__}: {exc}") from None
         if len(data) > self.max_frame:
