@@ -56,11 +56,16 @@ class LenPrefixDecoder(Decoder[Any]):
         return len(self._prefix) + (self._pieces.held + self._width if self._need >= 0 else 0)
 
     def feed(self, data: bytes) -> list[Any]:
-        if self._need < 0 and not self._prefix and self._tag is None and len(data) > self._width:
+        width = self._width
+        if self._need < 0 and not self._prefix and len(data) > width:
             # Fast path: the chunk is exactly one frame, the usual request/response case.
             size = self._unpack(data)[0]
-            if size == len(data) - self._width and size <= self._max:
-                return [data[self._width :]]
+            if size == len(data) - width and size <= self._max:
+                tag = self._tag
+                if tag is None:
+                    return [data[width:]]
+                if size >= 4 and (ident := tag(data, width)[0]):  # else ``_emit`` below says why it is not tagged
+                    return [(ident, data[width + 4 :])]
         out: list[Any] = []
         pos = 0
         end = len(data)
@@ -109,8 +114,10 @@ class LenPrefixDecoder(Decoder[Any]):
             pos = start + need
             if tag is None:
                 out.append(src[start:pos])
+            elif need >= 4 and (ident := tag(src, start)[0]):  # ``_emit`` inlined for a good frame
+                out.append((ident, src[start + 4 : pos]))
             else:
-                self._emit(src, start, need, out)
+                self._emit(src, start, need, out)  # raises
         if pos < end:
             self._prefix = src[pos:]
         return out

@@ -117,7 +117,13 @@ class MsgpackDecoder(Decoder[Any]):
                 except Exception:  # partial, several values, or bad: sorted out below
                     pass
                 else:
-                    return [value if self._pair is None else self._tagged(value, data, [])]
+                    pair = self._pair
+                    if pair is None:
+                        return [value]
+                    try:
+                        return [pair(value)]
+                    except NotTagged:
+                        return [self._tagged(value, data, [])]  # raises, showing the frame
             return self._fresh(data, [])
         if self._todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
             if len(data) < self._todo:
@@ -140,16 +146,29 @@ class MsgpackDecoder(Decoder[Any]):
         size = len(data)
         if not size:
             return out
-        unpacker = msgpack.Unpacker(read_size=size, max_buffer_size=max(size, self._max), **self._lim.kwargs)
-        unpacker.feed(data)
-        prev = 0
+        unpacker = self._unpacker(data)
+        prev = 0  # where the values taken so far end (``tell()`` right after a value; not after the loop)
         try:
-            for value in unpacker:
-                end = unpacker.tell()
-                if end - prev > self._max:
-                    raise self._too_large(end - prev, data[prev : prev + 64], out)
-                out.append(value if self._pair is None else self._tagged(value, data[prev:end], out))
-                prev = end
+            if size <= self._max:
+                # Fast path: no value of the chunk can exceed max_frame, so no size check per value, and
+                # the loop's names are local. Tagged: the frame is cut out only to show a bad one.
+                pair, tell, append = self._pair, unpacker.tell, out.append
+                for value in unpacker:
+                    if pair is None:
+                        append(value)
+                    else:
+                        try:
+                            append(pair(value))
+                        except NotTagged:
+                            self._tagged(value, data[prev : tell()], out)  # raises
+                    prev = tell()
+            else:
+                for value in unpacker:
+                    end = unpacker.tell()
+                    if end - prev > self._max:
+                        raise self._too_large(end - prev, data[prev : prev + 64], out)
+                    out.append(value if self._pair is None else self._tagged(value, data[prev:end], out))
+                    prev = end
         except ProtocolError:
             raise
         except Exception as exc:  # the Unpacker raises several types; all mean bad input
@@ -160,6 +179,13 @@ class MsgpackDecoder(Decoder[Any]):
             self._stack = [1]
             return self._resume(out)
         return out
+
+    def _unpacker(self, data: bytes | memoryview) -> msgpack.Unpacker:
+        """An ``Unpacker`` holding ``data``, with this decoder's limits."""
+        size = len(data)
+        unpacker = msgpack.Unpacker(read_size=size, max_buffer_size=max(size, self._max), **self._lim.kwargs)
+        unpacker.feed(data)
+        return unpacker
 
     def _resume(self, out: list[Any]) -> list[Any]:
         """Scan the pending value on from ``_pos``; unpack it once whole, then go on with what follows."""
@@ -319,6 +345,17 @@ def _swap(code: int, data: bytes, payload: bytes, text: bool) -> Any:
     return msgpack.ExtType(code, data)
 
 
+def thread_packer(packers: threading.local) -> Callable[[Any], bytes]:
+    """A new ``Packer``'s ``pack`` for this thread, kept as ``packers.pack``.
+
+    Codecs keep a Packer per thread (``packb`` builds one per call: 2x the time) in a plain
+    ``threading.local``: reading an attribute of a subclass of it costs as much as packing a small value.
+    """
+    pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
+    packers.pack = pack
+    return pack
+
+
 class MsgpackCodec(Codec[Any]):
     """msgpack values. Option: ``max_frame``."""
 
@@ -326,14 +363,14 @@ class MsgpackCodec(Codec[Any]):
 
     def __init__(self, *, max_frame: int = DEFAULT_MAX_FRAME) -> None:
         super().__init__(max_frame=max_frame)
-        self._packers = threading.local()  # a Packer per thread: packb builds one per call (2x the time)
+        self._packers = threading.local()  # .pack: see ``thread_packer``
 
     def encode(self, message: Any) -> bytes:
         try:
             try:
                 pack = self._packers.pack
             except AttributeError:
-                pack = self._packers.pack = msgpack.Packer(use_bin_type=True).pack
+                pack = thread_packer(self._packers)
             data: bytes = pack(message)
         except (TypeError, ValueError, OverflowError) as exc:
             raise EncodeError(f"codec 'msgpack': cannot encode {type(message).__name__}: {exc}") from None

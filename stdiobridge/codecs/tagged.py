@@ -15,19 +15,19 @@ in one step.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
-import msgpack
 import orjson
 
 from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import MAX_ID, TAGGERS, Codec, Decoder
 from .ids import NotTagged, json_pair, not_tagged
-from .jsonl import JsonlCodec, JsonlDecoder, describe_line, dumps_line, loads_line
+from .jsonl import _APPEND_NL, JsonlCodec, JsonlDecoder, check_line, describe_line, dumps_line, loads_line
 from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
-from .msgpack import MsgpackCodec, MsgpackDecoder
+from .msgpack import MsgpackCodec, MsgpackDecoder, thread_packer
 
 __all__ = [
     "TaggedBytes",
@@ -213,6 +213,8 @@ class TaggedLinesCodec(TaggedCodec[str]):
 
     def __init__(self, codec: LinesCodec) -> None:
         super().__init__(codec)
+        # The fast path below writes what ``LinesCodec.encode`` would: not what a subclass's encode might.
+        self._plain = codec._plain and type(codec).encode is LinesCodec.encode
 
     def encode(self, message: tuple[int, str]) -> bytes:
         try:
@@ -221,6 +223,16 @@ class TaggedLinesCodec(TaggedCodec[str]):
             _pair(message, "lines")  # raises, wording the error
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "lines")
+        if type(text) is str and "\n" not in text and "\r" not in text and self._plain:
+            # Fast path, as in ``LinesCodec.encode``: only the encoding and the size can fail, and for
+            # those the general path below gives the error. One f-string: fewer steps than bytes % and +.
+            try:
+                frame = f"{ident} {text}\n".encode()
+            except UnicodeEncodeError:
+                pass
+            else:
+                if len(frame) <= self.codec._frame_limit:
+                    return frame
         frame = b"%d " % ident + self.codec.encode(text)
         if len(frame) - 1 > self.max_frame:
             raise EncodeError(
@@ -232,11 +244,13 @@ class TaggedLinesCodec(TaggedCodec[str]):
         decode = self.codec.line_converter()
 
         def convert(line: bytes) -> tuple[int, str]:
-            space = line.find(b" ", 0, 11)
-            if space > 0 and line[0] != 0x30 and line[:space].isdigit():  # bytes.isdigit: ASCII digits only
-                ident = int(line[:space])
+            # partition: one call cuts id and text (find + two slices cost more); the length bound comes
+            # before int(), which is slow (and limited) for long digit strings
+            head, space, text = line.partition(b" ")
+            if space and len(head) <= 10 and head.isdigit() and head[0] != 0x30:  # isdigit: ASCII digits only
+                ident = int(head)
                 if ident <= MAX_ID:
-                    return ident, decode(line[space + 1 :])
+                    return ident, decode(text)
             raise NotTagged(
                 "expected '<id> <text>': a decimal id 1 .. 4294967295 without sign or leading zero, a space"
             )
@@ -256,6 +270,7 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
 
     def __init__(self, codec: JsonlCodec) -> None:
         super().__init__(codec)
+        self._fast_size = codec._fast_size
 
     def encode(self, message: tuple[int, Any]) -> bytes:
         try:
@@ -264,7 +279,14 @@ class TaggedJsonlCodec(TaggedCodec[Any]):
             _pair(message, "jsonl")
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "jsonl")
-        return dumps_line([ident, inner], type(inner).__name__, self.max_frame)
+        value = [ident, inner]
+        try:
+            data = orjson.dumps(value, option=_APPEND_NL)
+        except orjson.JSONEncodeError:
+            return dumps_line(value, type(inner).__name__, self.max_frame)  # raises, wording the error
+        if 110 not in data and len(data) <= self._fast_size:  # the fast path of ``JsonlCodec.encode``
+            return data
+        return check_line(data, value, type(inner).__name__, self.max_frame)
 
     def decoder(self) -> Decoder[tuple[int, Any]]:
         def exact(line: bytes) -> tuple[int, Any]:
@@ -292,6 +314,7 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
         order = _ORDERS[codec.byteorder]
         self._pack = struct.Struct(order + _FORMATS[codec.width] + "I").pack
         self._tag = struct.Struct(order + "I")
+        self._limit = codec._limit - 4  # the largest message: the id counts in the prefixed length
 
     def encode(self, message: tuple[int, bytes]) -> bytes:
         try:
@@ -300,6 +323,8 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
             _pair(message, "lenprefix")
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "lenprefix")
+        if type(payload) is bytes and len(payload) <= self._limit:  # the usual case, in fewer steps
+            return self._pack(len(payload) + 4, ident) + payload
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise EncodeError(f"codec 'lenprefix' sends bytes messages, got {type(payload).__name__}")
         size = 4 + (len(payload) if not isinstance(payload, memoryview) else payload.nbytes)
@@ -318,6 +343,7 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
 
     def __init__(self, codec: MsgpackCodec) -> None:
         super().__init__(codec)
+        self._packers = threading.local()  # .pack: see ``thread_packer``
 
     def encode(self, message: tuple[int, Any]) -> bytes:
         try:
@@ -327,7 +353,11 @@ class TaggedMsgpackCodec(TaggedCodec[Any]):
         if type(ident) is not int or not 0 < ident <= MAX_ID:
             check_id(ident, "msgpack")
         try:
-            data: bytes = msgpack.packb([ident, inner], use_bin_type=True)
+            try:
+                pack = self._packers.pack
+            except AttributeError:
+                pack = thread_packer(self._packers)
+            data: bytes = pack([ident, inner])
         except (TypeError, ValueError, OverflowError) as exc:
             raise EncodeError(f"codec 'msgpack': cannot encode {type(inner).__name__}: {exc}") from None
         if len(data) > self.max_frame:
