@@ -376,3 +376,34 @@ def test_the_signature_of_a_codec_class_is_its_options(name: str) -> None:
     params = inspect.signature(cls).parameters
     assert "max_frame" in params and all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
     assert set(params) == set(sb.get_codec(name).options())
+
+
+# -- encode_parts: a large frame in pieces, no copy of the payload
+
+
+@pytest.mark.parametrize("size", [0, 100, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 1 << 20])
+def test_lenprefix_encode_parts_is_encode_in_pieces(size: int) -> None:
+    codec = sb.get_codec("lenprefix")
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    parts = codec.encode_parts(payload)
+    joined = parts if isinstance(parts, bytes) else b"".join(parts)
+    assert joined == codec.encode(payload)
+    if size >= 1 << 16:
+        assert isinstance(parts, tuple) and parts[1] is payload  # the payload itself: not copied
+
+
+@pytest.mark.parametrize("text", ["", "x" * 100, "é" * (1 << 16), "y" * (1 << 20), "ok\r" + "z" * (1 << 16)])
+def test_lines_encode_parts_is_encode_in_pieces(text: str) -> None:
+    codec = sb.get_codec("lines")
+    parts = codec.encode_parts(text)
+    assert (parts if isinstance(parts, bytes) else b"".join(parts)) == codec.encode(text)
+
+
+@pytest.mark.parametrize("bad", ["a\nb" + "x" * (1 << 16), "x" * (1 << 16) + "\r", "\ud800" * (1 << 16)])
+def test_lines_encode_parts_refuses_what_encode_refuses(bad: str) -> None:
+    codec = sb.get_codec("lines")
+    with pytest.raises(sb.EncodeError) as direct:
+        codec.encode(bad)
+    with pytest.raises(sb.EncodeError) as parts:
+        codec.encode_parts(bad)
+    assert str(parts.value) == str(direct.value)

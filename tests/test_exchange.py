@@ -445,14 +445,3 @@ def test_frames_in_parts_go_out_exactly_as_their_joined_bytes(parts: list[list[b
         ex.wrote(min(take, len(out)))
     assert sent == b"".join(b"".join(f) for f in frames)
     assert ex.stats.bytes_sent == len(sent)
-
-
-@pytest.mark.parametrize("size", [0, 100, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 1 << 20])
-def test_lenprefix_encode_parts_is_encode_in_pieces(size: int) -> None:
-    codec = sb.get_codec("lenprefix")
-    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
-    parts = codec.encode_parts(payload)
-    joined = parts if isinstance(parts, bytes) else b"".join(parts)
-    assert joined == codec.encode(payload)
-    if size >= 1 << 16:
-        assert isinstance(parts, tuple) and parts[1] is payload  # the payload itself: not copied

@@ -12,6 +12,8 @@ from .linebuffer import LineBuffer
 
 __all__ = ["LinesCodec", "LineDecoder"]
 
+_PARTS = 1 << 16  # encode_parts: a line this long goes out as text and LF (copying it costs more than a writev)
+
 M = TypeVar("M")
 
 
@@ -132,6 +134,16 @@ class LinesCodec(Codec[str]):
             else:
                 if len(data) <= self._frame_limit:
                     return data
+        return self._text(message) + b"\n"
+
+    def encode_parts(self, message: str) -> bytes | tuple[bytes, ...]:
+        """A long line goes out as its text and its LF: no copy of the text just to append the LF."""
+        if type(message) is not str or len(message) < _PARTS:
+            return self.encode(message)
+        return self._text(message), b"\n"
+
+    def _text(self, message: str) -> bytes:
+        """The bytes of ``message`` without its LF, or the ``EncodeError`` saying why it is no line."""
         if not isinstance(message, str):
             raise EncodeError(f"codec 'lines' sends str messages, got {type(message).__name__}")
         if "\n" in message:
@@ -147,7 +159,7 @@ class LinesCodec(Codec[str]):
             raise EncodeError(f"codec 'lines': {exc}") from None
         if len(data) > self.max_frame:
             raise EncodeError(f"codec 'lines': message of {len(data)} bytes exceeds max_frame={self.max_frame}")
-        return data + b"\n"
+        return data
 
     def line_converter(self) -> Callable[[bytes], str]:
         """``decode_line``, or the same conversion without a call layer when it is the plain UTF-8 one."""
