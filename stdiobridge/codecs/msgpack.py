@@ -41,6 +41,7 @@ _FIXED = {
 # Containers with a length field: leading byte -> (width of the count, values per count).
 _CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
 
+_INCOMPLETE = ("Unpack failed: incomplete input",)  # unpackb's words for a value cut short
 _SPLICE = 1 << 16  # a str/bin payload still missing more than this is collected aside, not in the buffer
 # What stands in the buffer for a payload collected aside: a fixext 16 that ``ext_hook`` swaps back.
 _TOKEN = b"stdiobridge\x00splc"
@@ -114,7 +115,13 @@ class MsgpackDecoder(Decoder[Any]):
                     # unpackb's limits default to len(data) <= max_frame: the bound of ``_lim``, without the
                     # cost of passing its seven keywords on every call
                     value = msgpack.unpackb(data, raw=False, strict_map_key=False)
-                except Exception:  # partial, several values, or bad: sorted out below
+                except ValueError as exc:
+                    if exc.args == _INCOMPLETE and type(exc) is ValueError:  # one value, begun: what _fresh would
+                        self._buf = bytearray(data)  # find without its Unpacker (a big value's first read)
+                        self._pos = 0
+                        self._stack = [1]
+                        return self._resume([])
+                except Exception:  # several values, or bad: sorted out below
                     pass
                 else:
                     pair = self._pair
