@@ -33,7 +33,7 @@ __all__ = ["AsyncBridge"]
 log = logging.getLogger("stdiobridge")
 
 _CHUNK = 1 << 16
-_BIG_CHUNK = 1 << 18  # reads of a streaming answer: few, yet small enough for malloc to reuse (no mmap)
+_READS_PER_WAKE = 32  # full 64 KiB reads taken in one wake-up of the reader (2 MiB), then the loop gets a turn
 _REAP_WAIT = 0.5
 _QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
 
@@ -146,7 +146,6 @@ class _Child:
         "gone",
         "loop",
         "proc",
-        "read_size",
         "reaped",
         "timer",
         "timer_at",
@@ -158,7 +157,6 @@ class _Child:
         self.proc = proc
         self.ex = ex
         self.loop = loop
-        self.read_size = _CHUNK
         self.writing = False
         self.flush_due = False  # a write is scheduled for the end of this loop iteration
         self.waking = False  # the reader is running woken callers: it writes what they send when they are done
@@ -344,7 +342,7 @@ class AsyncBridge(Front):
     def _silent(self, child: _Child) -> bool:
         """Untagged: nothing waits on stdout before a request goes out (a stale answer, a log line)."""
         try:
-            data = os.read(child.proc.stdout_fd, _BIG_CHUNK)
+            data = os.read(child.proc.stdout_fd, _CHUNK)
         except BlockingIOError:
             return True
         except OSError:
@@ -561,18 +559,29 @@ class AsyncBridge(Front):
                 self._send(child)
 
     def _readable(self, child: _Child) -> None:
-        try:
-            data = os.read(child.proc.stdout_fd, child.read_size)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._exited(child)
-            return
-        if len(data) == child.read_size:
-            child.read_size = _BIG_CHUNK
-        ended = child.ex.received(data, child.loop.time())
+        """stdout is readable: read while reads come back full (a big answer: the pipe holds more), in
+        64 KiB reads (a bigger one allocates from mmap per read), a bounded number per wake-up."""
+        ended: list[Call] = []
+        fd = child.proc.stdout_fd
+        got = False
+        for _ in range(_READS_PER_WAKE):
+            try:
+                data = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:
+                if ended:
+                    self._after(child, ended)
+                self._exited(child)
+                return
+            got = True
+            ended += child.ex.received(data, child.loop.time())
+            if len(data) < _CHUNK:
+                break
+        if not got:
+            return  # nothing there after all
         if ended and asyncio.current_task(child.loop) is None:
             self._after(child, [])
             self._wake(child, ended)
@@ -626,7 +635,7 @@ class AsyncBridge(Front):
             return
         while True:
             try:
-                data = os.read(child.proc.stdout_fd, _BIG_CHUNK)
+                data = os.read(child.proc.stdout_fd, _CHUNK)
             except (BlockingIOError, OSError):
                 break
             if not data:
