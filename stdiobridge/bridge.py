@@ -232,9 +232,9 @@ class Bridge(Front):
                                 ex.quick_waits(n)
                                 data = self._await_answer(child, limit)
                             if data:
-                                message = ex.quick_take(frame, data)
+                                message = ex.quick_take(size, data)
                                 if message is PARTIAL:
-                                    message, data = self._quick_rest(child, frame, data, 0)
+                                    message, data = self._quick_rest(child, size, data, 0)
                                 if message is not NO_ANSWER and message is not PARTIAL:
                                     ex.quick_pending = None
                                     self._sup.calls += 1
@@ -253,7 +253,7 @@ class Bridge(Front):
         return self._run([(0, frame)], limit, monotonic(), rolling=False)[0]
 
     @staticmethod
-    def _quick_rest(child: _Child, frame: Frame, data: bytes, rid: int) -> tuple[Any, bytes]:
+    def _quick_rest(child: _Child, size: int, data: bytes, rid: int) -> tuple[Any, bytes]:
         """The fast path read the beginning of a big answer: while reads come back full, the pipe holds
         more of it, so read on (a poll would only say so). Returns what ``quick_take`` said last, and
         the last read (full: more may wait, so the general path reads before it polls)."""
@@ -266,7 +266,7 @@ class Bridge(Front):
                 return message, b""
             if not data:  # EOF: the general path sees it
                 break
-            message = ex.quick_take(frame, data, rid)
+            message = ex.quick_take(size, data, rid)
         return message, data
 
     @staticmethod
@@ -349,9 +349,9 @@ class Bridge(Front):
                 ex.quick_waits(n)
                 data = Bridge._await_answer(child, limit, _TAGGED_WAIT)
             if data:
-                message = ex.quick_take(frame, data, rid)
+                message = ex.quick_take(n, data, rid)
                 if message is PARTIAL:
-                    message, data = Bridge._quick_rest(child, frame, data, rid)
+                    message, data = Bridge._quick_rest(child, n, data, rid)
                 if message is not NO_ANSWER and message is not PARTIAL:
                     ex.quick_pending = None
                     return True, message

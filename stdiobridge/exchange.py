@@ -565,14 +565,14 @@ class Exchange:
     ) -> tuple[bool, Any]:
         """``quick_take``, then ``quick_register`` if ``data`` was not the answer: ``(True, message)`` or
         ``(False, call)`` to wait on as usual."""
-        message = self.quick_take(frame, data, rid)
+        message = self.quick_take(frame_size(frame), data, rid)
         if message is not NO_ANSWER and message is not PARTIAL:
             return True, message
         return False, self.quick_register(frame, len(frame), now, limit, rid)
 
-    def quick_take(self, frame: Frame, data: bytes, rid: int = 0) -> Any:
-        """One request ``frame`` (id ``rid`` when tagged) was written whole to an idle child and ``data``
-        read right after: the answer, when ``data`` completes exactly one frame (tagged: carrying
+    def quick_take(self, sent: int, data: bytes, rid: int = 0) -> Any:
+        """One request of ``sent`` bytes (id ``rid`` when tagged) was written whole to an idle child and
+        ``data`` read right after: the answer, when ``data`` completes exactly one frame (tagged: carrying
         ``rid``). ``PARTIAL`` when it only begins one: the front may read on and call this again, or
         call ``quick_register``. Otherwise ``NO_ANSWER``, and the front must call ``quick_register``,
         which gives ``data`` the usual treatment."""
@@ -591,7 +591,6 @@ class Exchange:
             else:
                 answer = NO_ANSWER if decoder.buffered else message  # more bytes behind it: not a lone answer
             if answer is not NO_ANSWER:
-                sent = len(frame) if isinstance(frame, bytes) else frame_size(frame)
                 stats.bytes_sent += sent - self._sent_early  # (what quick_waits counted is not counted twice)
                 self._sent_early = 0
                 self.fresh = False
