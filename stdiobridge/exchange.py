@@ -50,8 +50,10 @@ __all__ = [
     "ChildState",
     "Counters",
     "Exchange",
+    "Frame",
     "RequestIds",
     "encode_frames",
+    "frame_size",
 ]
 
 _PARTIAL_KEPT = 256  # first bytes of an incomplete answer, kept for error messages
