@@ -719,33 +719,36 @@ class Exchange:
 
     def _deliver_tagged(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
         done: list[Call] = []
-        for rid, message in messages:
-            request = self._by_id.get(rid)
+        by_id = self._by_id
+        answered = 0
+        for rid, message in messages:  # the per-message loop of a tagged call_many: no call per answer
+            request = by_id.pop(rid, None)
             if request is None or not request.whole:
                 if request is None and rid in self._abandoned:
                     self._abandoned.discard(rid)
                     self.stats.late += 1  # an answer to an abandoned id: dropped
                     continue
+                if request is not None:
+                    by_id[rid] = request
+                self.answered += answered
                 return done + self._break(unknown_id_error(self.child, rid, data))
-            del self._by_id[rid]
-            self._answer(request, message, now, done)
+            answered += 1
+            call = request.call
+            if call.done:  # its caller left: the answer is dropped in its slot
+                self.stats.late += 1
+                continue
+            call.results[request.index] = message
+            call.pending -= 1
+            if not call.pending:
+                call._finish()
+                done.append(call)
+            elif call.rolling and call.limit is not None:
+                call.deadline = now + call.limit  # next_deadline re-files it
+        if answered:
+            self.fresh = False
+            self.answered += answered
         self._recheck()
         return done
-
-    def _answer(self, request: _Request, message: Any, now: float, done: list[Call]) -> None:
-        self.fresh = False
-        self.answered += 1
-        call = request.call
-        if call.done:  # its caller left: the answer is dropped in its slot
-            self.stats.late += 1
-            return
-        call.results[request.index] = message
-        call.pending -= 1
-        if call.pending == 0:
-            call._finish()
-            done.append(call)
-        elif call.rolling and call.limit is not None:
-            call.deadline = now + call.limit  # next_deadline re-files it
 
     # -- the end of calls and of the child
 
@@ -910,11 +913,7 @@ def encode_frames(codec: Codec[Any], messages: Iterable[Any], ids: RequestIds | 
         encode = codec.encode
         return [(0, encode(m)) for m in messages]
     encode = codec.encode
-    out = []
-    for message in messages:
-        rid = next(ids)
-        out.append((rid, encode((rid, message))))
-    return out
+    return [(rid, encode((rid, message))) for message, rid in zip(messages, ids, strict=False)]
 
 
 def _first_line(error: BaseException) -> str:
