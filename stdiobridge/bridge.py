@@ -10,6 +10,7 @@ one of the waiting threads drives the pipes and hands each answer to its caller.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import select
@@ -23,7 +24,7 @@ from typing import Any
 
 from .codecs import Codec
 from .errors import BridgeError, CallTimeout, ProtocolError
-from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, Frame, encode_frames, frame_size
+from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, Frame, frame_size
 from .failures import tail_note
 from .front import Front
 from .process import ChildProcess, describe_exit, retire
@@ -389,17 +390,24 @@ class Bridge(Front):
         """
         limit = check_call_timeout(timeout)
         entered = time.monotonic()
-        if self._ids is not None:
-            frames = encode_frames(self._wire, messages, self._ids)
-            return self._run(frames, limit, entered, rolling=True) if frames else []
-        encoded = list(map(self._wire.encode, messages))
+        ids: list[int] | None = None
+        if self._ids is None:
+            encoded = list(map(self._wire.encode, messages))
+        else:  # every message gets its id and is encoded before anything is sent
+            encode = self._wire.encode
+            ids, encoded = [], []
+            for message, rid in zip(messages, self._ids, strict=False):
+                ids.append(rid)
+                encoded.append(encode((rid, message)))
         if not encoded:
             return []
         if sum(map(len, encoded)) <= _BATCH_FRAME * len(encoded):  # small frames: one batch, no object per frame
-            results = self._run([], limit, entered, rolling=True, batch=encoded)
+            results = self._run([], limit, entered, rolling=True, batch=encoded, ids=ids)
         else:
-            results = self._run([(0, frame) for frame in encoded], limit, entered, rolling=True)
-        self._check_after_batch()
+            pairs = list(zip(ids or itertools.repeat(0), encoded, strict=False))
+            results = self._run(pairs, limit, entered, rolling=True)
+        if self._ids is None:
+            self._check_after_batch()
         return results
 
     def _check_after_batch(self) -> None:
@@ -423,14 +431,16 @@ class Bridge(Front):
         limit: float | None,
         entered: float,
         rolling: bool,
+        *,
         batch: list[bytes] | None = None,
+        ids: list[int] | None = None,
     ) -> list[Any]:
-        """Submit ``frames`` (untagged: or the ``batch``), wait for the call, and send it once more to a
-        fresh child if the first one was gone before any of its bytes were written."""
+        """Submit ``frames`` (or the ``batch``, tagged with its ``ids``), wait for the call, and send it once
+        more to a fresh child if the first one was gone before any of its bytes were written."""
         tagged = self._ids is not None
         for attempt in (1, 2):
             if tagged:
-                call, child = self._submit_tagged(frames, limit, entered, rolling)
+                call, child = self._submit_tagged(frames, limit, entered, rolling, batch=batch, ids=ids)
                 self._wait_tagged(child, call)
             else:
                 self._take_turn(limit, entered)
@@ -681,7 +691,14 @@ class Bridge(Front):
     # -- tagged: several threads, one driver at a time
 
     def _submit_tagged(
-        self, frames: Sequence[tuple[int, Frame]], limit: float | None, entered: float, rolling: bool
+        self,
+        frames: Sequence[tuple[int, Frame]],
+        limit: float | None,
+        entered: float,
+        rolling: bool,
+        *,
+        batch: list[bytes] | None = None,
+        ids: list[int] | None = None,
     ) -> tuple[Call, _Child]:
         with self._state:
             child = self._child
@@ -689,7 +706,12 @@ class Bridge(Front):
                 if child is not None and child.ex.idle:
                     self._settle(child)
                 child = self._ready_tagged()
-            call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+            ex = child.ex
+            call = (
+                ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                if batch is None
+                else ex.submit_batch(batch, now=entered, limit=limit, rolling=rolling, ids=ids)
+            )
             _park(call)
             if self._owner:  # someone drives the pipes: write this request now, not at their next wake-up
                 self._push(child)

@@ -147,17 +147,28 @@ class _Request:
 
 
 class _Batch(_Request):
-    """Untagged ``call_many`` of small frames: one request whose frames go out back to back from one
-    bytes object, and whose answers are paired by count in bulk (no object per frame)."""
+    """``call_many`` of small frames: one request whose frames go out back to back from one bytes
+    object. Untagged, its answers are paired by count, in bulk; tagged, by ``index_of`` its ids
+    (no object per frame either way)."""
 
-    __slots__ = ("answered", "blob", "count", "ends")
+    __slots__ = ("answered", "blob", "count", "ends", "ids", "index_of")
 
-    def __init__(self, call: Call, frames: list[bytes]) -> None:
+    def __init__(self, call: Call, frames: list[bytes], ids: list[int] | None = None) -> None:
         self.blob = b"".join(frames)
         super().__init__(call, 0, 0, self.blob)
         self.ends = list(itertools.accumulate(map(len, frames)))  # where each frame ends in ``frame``
         self.count = len(frames)
-        self.answered = 0  # frames answered so far (in order)
+        self.answered = 0  # untagged: frames answered so far (in order)
+        self.ids = ids
+        self.index_of = dict(zip(ids, range(len(ids)), strict=True)) if ids is not None else None
+
+    def cut(self) -> None:
+        """Its caller left (tagged): the frames not begun are not sent; a begun one is finished."""
+        keep = self.started(self.written)
+        self.count = keep
+        self.ends = self.ends[:keep]
+        self.size = self.ends[-1] if keep else 0
+        self.blob = self.frame = self.blob[: self.size]
 
     def started(self, written: int) -> int:
         """How many of its frames have a byte among the first ``written``."""
@@ -398,15 +409,25 @@ class Exchange:
         return call
 
     def submit_batch(
-        self, frames: list[bytes], *, now: float, limit: float | None = None, rolling: bool = False
+        self,
+        frames: list[bytes],
+        *,
+        now: float,
+        limit: float | None = None,
+        rolling: bool = False,
+        ids: list[int] | None = None,
     ) -> Call:
-        """Untagged: ``submit`` of many frames as one ``_Batch`` (written back to back from one bytes
-        object, answers paired in bulk): ``call_many``'s per-frame bookkeeping, gone."""
-        if self.tagged:
-            raise AssertionError("a batch has no request ids: tagged calls use submit()")
+        """``submit`` of many frames (tagged: with their ``ids``) as one ``_Batch``, written back to back
+        from one bytes object: ``call_many``'s per-frame bookkeeping, gone."""
+        if (ids is not None) != self.tagged or (ids is not None and len(ids) != len(frames)):
+            raise AssertionError("a tagged batch has one id per frame, an untagged one none")
         call = self._new_call(len(frames), now, limit, rolling)
         if frames:
-            batch = _Batch(call, frames)
+            batch = _Batch(call, frames, ids)
+            if ids is not None:
+                if not self._by_id.keys().isdisjoint(ids) or not self._abandoned.isdisjoint(ids):
+                    raise AssertionError("a request id of the batch is still in flight")  # after 2**32 ids
+                self._by_id.update(dict.fromkeys(ids, batch))
             call.requests.append(batch)
             self._unsent.append(batch)
         self._accepted(call, len(frames))
@@ -437,10 +458,7 @@ class Exchange:
         if not self._unsent or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
             return []
         first = self._unsent[0]
-        if self.tagged:  # delivered and unanswered: registered ids not waiting to be written, and abandoned ones
-            room = self.max_pending - (len(self._by_id) - len(self._unsent) + len(self._abandoned))
-        else:
-            room = self.max_pending - self._started
+        room = self.max_pending - self._started  # frames begun and not answered (abandoned ones too)
         if type(first) is _Batch:  # up to the window's last frame (a begun frame is in it already)
             written = first.written
             last = min(first.count, first.started(written) + max(room, 0))  # frames that may be out
@@ -473,8 +491,9 @@ class Exchange:
                 n = self._wrote_batch(request, n)
                 continue
             size = request.size
-            if not request.written and delivered is not None:
-                delivered(request)
+            if not request.written:
+                if delivered is not None:
+                    delivered(request)
                 self._started += 1
             if n < size - request.written:
                 request.written += n
@@ -488,7 +507,7 @@ class Exchange:
     def _wrote_batch(self, batch: _Batch, n: int) -> int:
         """``n`` bytes reached the pipe, from ``batch`` on; returns how many of them belong to what follows it."""
         before = batch.written
-        if not before:
+        if not before and not self.tagged:
             self._fifo.append(batch)
         after = min(batch.size, before + n)
         self._started += batch.started(after) - batch.started(before)
@@ -547,6 +566,7 @@ class Exchange:
             return
         if self.tagged:
             self._abandoned.add(rid)
+            self._started += 1  # out, and its answer will come
             self.quick = False
         else:
             self._break(
@@ -723,9 +743,18 @@ class Exchange:
         answered = 0
         for rid, message in messages:  # the per-message loop of a tagged call_many: no call per answer
             request = by_id.pop(rid, None)
-            if request is None or not request.whole:
+            if request is None:
+                index = -1
+            elif type(request) is _Batch:
+                index = request.index_of[rid]  # type: ignore[index]
+                if not request.whole and index >= request.complete():
+                    index = -1
+            else:
+                index = request.index if request.whole else -1
+            if index < 0:
                 if request is None and rid in self._abandoned:
                     self._abandoned.discard(rid)
+                    self._started -= 1
                     self.stats.late += 1  # an answer to an abandoned id: dropped
                     continue
                 if request is not None:
@@ -733,11 +762,12 @@ class Exchange:
                 self.answered += answered
                 return done + self._break(unknown_id_error(self.child, rid, data))
             answered += 1
-            call = request.call
+            self._started -= 1
+            call = request.call  # type: ignore[union-attr]
             if call.done:  # its caller left: the answer is dropped in its slot
                 self.stats.late += 1
                 continue
-            call.results[request.index] = message
+            call.results[index] = message
             call.pending -= 1
             if not call.pending:
                 call._finish()
@@ -819,6 +849,9 @@ class Exchange:
 
     def _abandon_requests(self, call: Call) -> None:
         for request in call.requests:
+            if type(request) is _Batch:
+                self._abandon_batch(request)
+                continue
             if self._by_id.get(request.id) is not request:
                 continue  # answered
             if request.written == 0:
@@ -835,12 +868,31 @@ class Exchange:
                 )
             )
 
+    def _abandon_batch(self, batch: _Batch) -> None:
+        """Tagged: the ids of ``batch`` not answered yet: begun ones are abandoned, the rest withdrawn."""
+        by_id, index_of = self._by_id, batch.index_of
+        assert batch.ids is not None and index_of is not None
+        begun = batch.started(batch.written)
+        for rid in batch.ids:
+            if by_id.get(rid) is batch:
+                del by_id[rid]
+                if index_of[rid] < begun:
+                    self._abandoned.add(rid)
+        if not batch.whole:
+            batch.cut()
+            if batch.written == batch.size:  # nothing left to write of it
+                batch.whole = True
+                self._unsent.remove(batch)
+
     def _drop_requests(self, call: Call) -> None:
         for request in call.requests:
             if request.written == 0:
                 with contextlib.suppress(ValueError):
                     self._unsent.remove(request)
-                if self.tagged:
+                if type(request) is _Batch and request.ids is not None:
+                    for rid in request.ids:
+                        self._by_id.pop(rid, None)
+                elif self.tagged:
                     self._by_id.pop(request.id, None)
         self.accepted -= sum(r.count if type(r) is _Batch else 1 for r in call.requests if r.written == 0)
 

@@ -445,3 +445,74 @@ def test_frames_in_parts_go_out_exactly_as_their_joined_bytes(parts: list[list[b
         ex.wrote(min(take, len(out)))
     assert sent == b"".join(b"".join(f) for f in frames)
     assert ex.stats.bytes_sent == len(sent)
+
+
+def _tagged_batch_run(
+    batched: bool, texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
+) -> list[Any]:
+    """A tagged call of ``texts`` (one batch, or one request per frame) driven through ``steps``
+    against a child that echoes in any order; what a caller could observe after each step."""
+    ex, wire = make(tagged=True, max_pending=max_pending, limit=5.0)
+    ids = [next(RequestIds(i + 1)) for i in range(len(texts))]
+    frames = [wire.encode((rid, t)) for rid, t in zip(ids, texts, strict=True)]
+    call = (
+        ex.submit_batch(frames, now=0.0, limit=5.0, rolling=True, ids=ids)
+        if batched
+        else ex.submit(list(zip(ids, frames, strict=True)), now=0.0, limit=5.0, rolling=True)
+    )
+    stream = b"".join(frames)
+    ends = list(itertools.accumulate(map(len, frames)))
+    written = 0
+    answered: set[int] = set()
+    seen: list[Any] = []
+    for n, (kind, amount, chunk) in enumerate(steps):
+        if kind == "write":
+            left = amount
+            while left:
+                out = b"".join(bytes(c) for c in ex.outgoing())
+                if not out:
+                    break
+                take = min(left, len(out))
+                assert out[:take] == stream[written : written + take]
+                ex.wrote(take)
+                written += take
+                left -= take
+        elif kind == "abandon":
+            ex.abandon(call)
+        else:  # answer up to ``amount`` frames, in a shuffled order ("rogue": frames not written whole too)
+            pool = [i for i in range(len(texts)) if i not in answered and (kind == "rogue" or ends[i] <= written)]
+            random.Random(n * 7919 + chunk).shuffle(pool)
+            picked = pool[:amount]
+            answered.update(picked)
+            data = b"".join(frames[i] for i in picked)
+            for start in range(0, len(data), chunk):
+                ex.received(data[start : start + chunk], 1.0)
+        assert quick_is_right(ex)
+        done_so_far = [r for r in call.results if r is not _MISSING_RESULT]
+        seen.append((written, call.done, type(call.error), done_so_far, ex.state, ex.in_flight, ex.idle, ex.stats.late))
+    return seen
+
+
+_MISSING_RESULT = Call(1, None, None, False).results[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.text(alphabet="ab", min_size=0, max_size=5), min_size=2, max_size=10),
+    max_pending=st.integers(1, 5),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["write", "write", "answer", "answer", "rogue", "abandon"]),
+            st.integers(1, 40),
+            st.integers(1, 9),
+        ),
+        max_size=25,
+    ),
+)
+def test_a_tagged_batch_behaves_exactly_as_one_request_per_frame(
+    texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
+) -> None:
+    """Tagged ``submit_batch`` against ``submit``: the same bytes within the same window, the same
+    answers in any order, the same refusals (ids not written whole), the same abandoned and late ids
+    after the caller leaves mid-write."""
+    assert _tagged_batch_run(True, texts, max_pending, steps) == _tagged_batch_run(False, texts, max_pending, steps)
