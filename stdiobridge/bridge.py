@@ -394,11 +394,10 @@ class Bridge(Front):
         if self._ids is None:
             encoded = list(map(self._wire.encode, messages))
         else:  # every message gets its id and is encoded before anything is sent
+            messages = list(messages)
+            ids = self._ids.take(len(messages))
             encode = self._wire.encode
-            ids, encoded = [], []
-            for message, rid in zip(messages, self._ids, strict=False):
-                ids.append(rid)
-                encoded.append(encode((rid, message)))
+            encoded = [encode(pair) for pair in zip(ids, messages, strict=True)]
         if not encoded:
             return []
         if sum(map(len, encoded)) <= _BATCH_FRAME * len(encoded):  # small frames: one batch, no object per frame

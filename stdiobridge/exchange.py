@@ -109,6 +109,11 @@ class RequestIds:
     def __iter__(self) -> Iterator[int]:
         return self
 
+    def take(self, n: int) -> list[int]:
+        """The next ``n`` ids at once (a batch's), without a call per id."""
+        ids = [(c * 2654435761) & _MAX_ID for c in itertools.islice(self._count, n)]
+        return ids if 0 not in ids else [i or next(self) for i in ids]
+
 
 #: One encoded frame: its bytes, or (``Codec.encode_parts``) pieces to write back to back.
 Frame = bytes | tuple[bytes, ...]
@@ -151,7 +156,7 @@ class _Batch(_Request):
     object. Untagged, its answers are paired by count, in bulk; tagged, by ``index_of`` its ids
     (no object per frame either way)."""
 
-    __slots__ = ("answered", "blob", "count", "ends", "ids", "index_of")
+    __slots__ = ("answered", "blob", "count", "ends", "full", "ids", "index_of")
 
     def __init__(self, call: Call, frames: list[bytes], ids: list[int] | None = None) -> None:
         self.blob = b"".join(frames)
@@ -159,6 +164,7 @@ class _Batch(_Request):
         self.ends = list(itertools.accumulate(map(len, frames)))  # where each frame ends in ``frame``
         self.count = len(frames)
         self.answered = 0  # untagged: frames answered so far (in order)
+        self.full = 0  # frames written whole (kept by Exchange.wrote)
         self.ids = ids
         self.index_of = dict(zip(ids, range(len(ids)), strict=True)) if ids is not None else None
 
@@ -166,6 +172,7 @@ class _Batch(_Request):
         """Its caller left (tagged): the frames not begun are not sent; a begun one is finished."""
         keep = self.started(self.written)
         self.count = keep
+        self.full = min(self.full, keep)
         self.ends = self.ends[:keep]
         self.size = self.ends[-1] if keep else 0
         self.blob = self.frame = self.blob[: self.size]
@@ -176,7 +183,7 @@ class _Batch(_Request):
 
     def complete(self) -> int:
         """How many of its frames are written whole."""
-        return self.count if self.whole else bisect.bisect_right(self.ends, self.written)
+        return self.full
 
 
 _MISSING: Any = object()
@@ -512,6 +519,7 @@ class Exchange:
         after = min(batch.size, before + n)
         self._started += batch.started(after) - batch.started(before)
         batch.written = after
+        batch.full = bisect.bisect_right(batch.ends, after)
         if after == batch.size:
             batch.whole = True
             batch.frame = batch.blob = b""

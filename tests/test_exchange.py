@@ -516,3 +516,13 @@ def test_a_tagged_batch_behaves_exactly_as_one_request_per_frame(
     answers in any order, the same refusals (ids not written whole), the same abandoned and late ids
     after the caller leaves mid-write."""
     assert _tagged_batch_run(True, texts, max_pending, steps) == _tagged_batch_run(False, texts, max_pending, steps)
+
+
+@pytest.mark.parametrize("start", [1, 2**32 - 2])
+def test_request_ids_taken_at_once_are_the_next_ids(start: int) -> None:
+    """``RequestIds.take`` (a batch's ids) gives the ids ``next`` would, 0 left out, none twice."""
+    one_by_one, at_once = RequestIds(start), RequestIds(start)
+    taken = at_once.take(5)
+    assert 0 not in taken and len(set(taken)) == 5
+    assert sorted(taken) == sorted(next(one_by_one) for _ in range(5))
+    assert next(at_once) == next(one_by_one)
