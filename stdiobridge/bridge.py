@@ -39,7 +39,6 @@ _WRITE = select.POLLOUT | select.POLLERR
 _CHUNK = 1 << 16
 _BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
-_TAGGED_WAIT = 0.0005  # a tagged fast-path call waits this long for its answer before the shared path takes it
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
 _EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
 _REAP_WAIT = 0.5  # after SIGKILL, wait this long for the exit before leaving it to a background thread
@@ -271,13 +270,13 @@ class Bridge(Front):
         return message, data
 
     @staticmethod
-    def _await_answer(child: _Child, limit: float | None, cap: float = _INF) -> bytes:
+    def _await_answer(child: _Child, limit: float | None) -> bytes:
         """The fast path's request is out and its answer not there yet: wait for it as a blocking read
-        would (one poll of stdout and the pidfd, within the deadline and ``cap`` seconds), then read once.
-        ``b""`` when nothing came (the general path then sees why); far cheaper than the general path."""
+        would (one poll of stdout, the pidfd and, tagged, other callers' wake-up, within the deadline),
+        then read once. ``b""`` when nothing came (the general path then sees why); far cheaper than
+        the general path."""
         budget = child.ex.default_limit() if limit is None else limit
-        budget = cap if budget is None else min(budget, cap)
-        child.poll(None if budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
+        child.poll(None if budget is None or budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
         try:
             return os.read(child.out_fd, _CHUNK)
         except BlockingIOError:
@@ -318,18 +317,19 @@ class Bridge(Front):
             finally:
                 self._owner = 0
                 turn.release()
-                if call is not None:
-                    with state:
-                        state.notify_all()
+                if call is None and child is not None and not child.ex.idle:
+                    with state:  # others came while this call waited: one of them drives now
+                        self._hand_over(child)
             if call is not None and child is not None:
                 self._wait_tagged(child, call)
                 return self._outcome(call)[0]
         return self._run([(rid, frame)], limit, monotonic(), rolling=False)[0]
 
-    @staticmethod
-    def _quick(child: _Child, frame: bytes, limit: float | None, rid: int) -> tuple[bool, Any]:
-        """Tagged: write ``frame`` and read at once (see ``Exchange.quick_take``); else register it as a call
-        (released to wait, so that other callers' requests go out meanwhile).
+    def _quick(self, child: _Child, frame: bytes, limit: float | None, rid: int) -> tuple[bool, Any]:
+        """Tagged, holding the turn and the ``state``: write ``frame`` and read its answer (see
+        ``Exchange.quick_take``), or register it as a call. A late answer is waited for here with the
+        state released, so that other callers may send meanwhile; any output (theirs too) or their
+        wake-up ends the wait, and what is not this call's answer goes to the shared path.
 
         Returns ``(True, answer)``, ``(False, call)`` to wait for, or ``(False, None)``: nothing was
         written, the general path (and its not-delivered rule) takes the request. An exception leaves
@@ -345,14 +345,17 @@ class Bridge(Front):
             try:
                 data = os.read(child.out_fd, _CHUNK)
             except BlockingIOError:
-                # Wait here a little, holding the state: far cheaper than the shared path, and others that
-                # come meanwhile wait at most _TAGGED_WAIT for the state (a slow answer is waited for there).
                 ex.quick_waits(n)
-                data = Bridge._await_answer(child, limit, _TAGGED_WAIT)
+                state = self._state
+                state.release()  # only the turn's holder reads stdout: the state is not needed to wait
+                try:
+                    data = self._await_answer(child, limit)
+                finally:
+                    state.acquire_as(self._owner)
             if data:
                 message = ex.quick_take(n, data, rid)
                 if message is PARTIAL:
-                    message, data = Bridge._quick_rest(child, n, data, rid)
+                    message, data = self._quick_rest(child, n, data, rid)
                 if message is not NO_ANSWER and message is not PARTIAL:
                     ex.quick_pending = None
                     return True, message
@@ -699,6 +702,11 @@ class Bridge(Front):
         batch: list[bytes] | None = None,
         ids: list[int] | None = None,
     ) -> tuple[Call, _Child]:
+        if self._owner == get_ident():  # this thread drives the pipes: a signal handler would wait for itself
+            raise BridgeError(
+                f"{self!r}: call() re-entered from a signal handler (or a stderr callback) during a call on "
+                "the same bridge in the same thread; use another bridge there"
+            )
         with self._state:
             child = self._child
             if child is None or child.ex.state is not ChildState.READY:
@@ -745,6 +753,14 @@ class Bridge(Front):
             with contextlib.suppress(BlockingIOError):
                 os.eventfd_write(child.wake_fd, 1)
 
+    @staticmethod
+    def _hand_over(child: _Child) -> None:
+        """Holding the state, the pipes just freed: wake one waiting caller, to drive them."""
+        for other in child.ex.live_calls():
+            if other.notify is not None:
+                other.notify()
+                break
+
     def _wait_tagged(self, child: _Child, call: Call) -> None:
         """Wait for ``call``: drive the pipes when nobody else does, else sleep until woken."""
         state = self._state
@@ -758,10 +774,7 @@ class Bridge(Front):
                     finally:
                         self._give_turn()
                         with state:  # another waiting caller takes over driving
-                            for other in child.ex.live_calls():
-                                if other.notify is not None:
-                                    other.notify()
-                                    break
+                            self._hand_over(child)
                     break
                 # Park until this call is done, or a leaving driver hands the pipes over, or its deadline.
                 deadline = call.deadline

@@ -234,6 +234,28 @@ def test_call_from_a_signal_handler_during_a_call_fails_fast_and_leaves_the_brid
         assert br.call("after") == "after"
 
 
+def test_a_tagged_call_from_a_signal_handler_during_a_tagged_call_fails_fast() -> None:
+    """Tagged, the interrupted call may wait for its answer with the bridge's state released: the
+    handler's call still fails at once (this thread holds the pipes), and the child is kept."""
+    child = Path(__file__).resolve().parent.parent / "build" / "children" / "go-concurrent"
+    with sb.Bridge([str(child)], codec="jsonl", tagged=True, timeout=10) as br:
+        seen: list[BaseException] = []
+
+        def reenter(*_: object) -> None:
+            try:
+                br.call({"from": "the handler"})
+            except BaseException as exc:
+                seen.append(exc)
+                raise
+
+        pid = br.start().pid
+        with alarm(0.05, reenter), pytest.raises(sb.BridgeError, match="re-entered"):
+            br.call({"sleep_ms": 300})
+        assert isinstance(seen[0], sb.BridgeError)
+        assert br.call({"after": 1}) == {"after": 1}
+        assert br.pid == pid  # ids keep the child: the late answer is dropped
+
+
 def test_close_from_another_thread_during_a_call_that_the_child_received() -> None:
     br = sb.Bridge(faulty("hang"), timeout=None, close_timeout=0.2, terminate_timeout=0.2)
     br.start()

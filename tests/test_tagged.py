@@ -81,6 +81,42 @@ def test_threads_share_one_tagged_bridge_and_their_calls_overlap(concurrent_chil
     assert overlapping > 0  # serialised calls would never overlap
 
 
+def test_a_tagged_call_waiting_for_a_slow_answer_lets_other_threads_through(concurrent_child: list[str]) -> None:
+    """A call that waits for its answer in the fast path (the child was idle) holds the pipes, not the
+    bridge: other threads' calls go out and come back meanwhile, and the slow one still ends cleanly."""
+    br = sb.Bridge(concurrent_child, codec="jsonl", tagged=True, timeout=30, close_timeout=0.3, terminate_timeout=0.3)
+    br.start()
+    errors: list[BaseException] = []
+
+    def slow() -> None:
+        try:
+            br.call({"sleep_ms": 60_000})
+        except BaseException as exc:
+            errors.append(exc)
+
+    waiting = threading.Thread(target=slow)
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while br.stats.bytes_sent == 0 and time.monotonic() < deadline:  # its request is out: it waits
+        time.sleep(0.001)
+    assert br.stats.bytes_sent > 0
+    got: list[Any] = [None] * 4
+
+    def fast(i: int) -> None:
+        got[i] = br.call({"i": i}, timeout=5)
+
+    threads = [threading.Thread(target=fast, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(10)
+    assert got == [{"i": i} for i in range(4)]
+    br.close()
+    waiting.join(5)
+    assert not waiting.is_alive()
+    assert len(errors) == 1 and type(errors[0]) is sb.BridgeClosed
+
+
 def test_async_bridge_takes_answers_in_the_order_the_child_gives_them(concurrent_child: list[str]) -> None:
     async def main() -> list[int]:
         async with sb.AsyncBridge(concurrent_child, codec="jsonl", tagged=True, timeout=20) as br:
