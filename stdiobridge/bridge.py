@@ -341,10 +341,12 @@ class Bridge(Front):
         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
             ex.quick_pending = None
             return False, None
+        entered = 0.0
         if n == len(frame):
             try:
                 data = os.read(child.out_fd, _CHUNK)
             except BlockingIOError:
+                entered = monotonic()  # the wait counts against the call's deadline
                 ex.quick_waits(n)
                 state = self._state
                 state.release()  # only the turn's holder reads stdout: the state is not needed to wait
@@ -359,7 +361,7 @@ class Bridge(Front):
                 if message is not NO_ANSWER and message is not PARTIAL:
                     ex.quick_pending = None
                     return True, message
-        call = ex.quick_register(frame, n, monotonic(), limit, rid)  # partly written, no answer yet, or more
+        call = ex.quick_register(frame, n, entered or monotonic(), limit, rid)  # partly written, no answer, or more
         ex.quick_pending = None
         return False, call
 
