@@ -32,8 +32,8 @@ __all__ = ["AsyncBridge"]
 
 log = logging.getLogger("stdiobridge")
 
-_CHUNK = 1 << 16
-_READS_PER_WAKE = 32  # full 64 KiB reads taken in one wake-up of the reader (2 MiB), then the loop gets a turn
+_CHUNK = 68 << 10  # one read takes a 64 KiB message with its framing (below malloc's mmap threshold)
+_READS_PER_WAKE = 32  # full reads taken in one wake-up of the reader (about 2 MiB), then the loop gets a turn
 _REAP_WAIT = 0.5
 _QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
 
@@ -560,7 +560,7 @@ class AsyncBridge(Front):
 
     def _readable(self, child: _Child) -> None:
         """stdout is readable: read while reads come back full (a big answer: the pipe holds more), in
-        64 KiB reads (a bigger one allocates from mmap per read), a bounded number per wake-up."""
+        reads of _CHUNK (a bigger one allocates from mmap per read), a bounded number per wake-up."""
         ended: list[Call] = []
         fd = child.proc.stdout_fd
         got = False

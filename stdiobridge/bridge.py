@@ -36,7 +36,7 @@ log = logging.getLogger("stdiobridge")
 
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _WRITE = select.POLLOUT | select.POLLERR
-_CHUNK = 1 << 16
+_CHUNK = 68 << 10  # one read takes a 64 KiB message with its framing (below malloc's mmap threshold)
 _BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
