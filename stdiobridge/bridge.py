@@ -317,8 +317,8 @@ class Bridge(Front):
             finally:
                 self._owner = 0
                 turn.release()
-                if call is None and child is not None and not child.ex.idle:
-                    with state:  # others came while this call waited: one of them drives now
+                if child is not None and not child.ex.idle:
+                    with state:  # others came while this call waited (its answer may be in already): wake one
                         self._hand_over(child)
             if call is not None and child is not None:
                 self._wait_tagged(child, call)
@@ -791,6 +791,8 @@ class Bridge(Front):
             raise
         finally:
             with state:
+                if not self._owner and not child.ex.idle:  # leaving without driving: someone must drive
+                    self._hand_over(child)
                 if (
                     child.ex.state is not ChildState.READY
                     and (child.ex.idle or child.ex.state in (ChildState.BROKEN, ChildState.DEAD))
