@@ -469,11 +469,7 @@ class Bridge(Front):
         if self._turn.acquire(blocking=False):
             self._owner = threading.get_ident()
             return
-        if self._owner == threading.get_ident():
-            raise BridgeError(
-                f"{self!r}: call() re-entered from a signal handler (or a stderr callback) during a call on "
-                "the same bridge in the same thread; use another bridge there"
-            )
+        self._refuse_reentry()
         if limit is None:
             limit = self.next_call_timeout
         wait = -1.0 if limit is None or limit == float("inf") else entered + limit - time.monotonic()
@@ -485,6 +481,15 @@ class Bridge(Front):
         if wait == -1.0:
             self._turn.acquire()
         self._owner = threading.get_ident()
+
+    def _refuse_reentry(self) -> None:
+        """This thread holds the pipes (a signal handler or a stderr callback interrupted its call): the
+        call would wait for itself, so it fails at once."""
+        if self._owner == get_ident():
+            raise BridgeError(
+                f"{self!r}: call() re-entered from a signal handler (or a stderr callback) during a call on "
+                "the same bridge in the same thread; use another bridge there"
+            )
 
     def _give_turn(self) -> None:
         self._owner = 0
@@ -704,11 +709,7 @@ class Bridge(Front):
         batch: list[bytes] | None = None,
         ids: list[int] | None = None,
     ) -> tuple[Call, _Child]:
-        if self._owner == get_ident():  # this thread drives the pipes: a signal handler would wait for itself
-            raise BridgeError(
-                f"{self!r}: call() re-entered from a signal handler (or a stderr callback) during a call on "
-                "the same bridge in the same thread; use another bridge there"
-            )
+        self._refuse_reentry()
         with self._state:
             child = self._child
             if child is None or child.ex.state is not ChildState.READY:

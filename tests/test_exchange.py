@@ -367,6 +367,21 @@ def test_submit_one_registers_a_call_exactly_as_submit_does(tagged: bool, limit:
     assert seen[0][1] is ChildState.DRAINING  # max_calls counts them alike
 
 
+def _pipe_takes(ex: Exchange, stream: bytes, written: int, amount: int) -> int:
+    """Write what is due, as a pipe that takes at most ``amount`` bytes now would; every byte must be the
+    next of ``stream``. Returns the bytes of ``stream`` written so far."""
+    while amount:
+        out = b"".join(bytes(c) for c in ex.outgoing())
+        if not out:
+            break
+        take = min(amount, len(out))
+        assert out[:take] == stream[written : written + take]
+        ex.wrote(take)
+        written += take
+        amount -= take
+    return written
+
+
 def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list[tuple[str, int, int]]) -> list[Any]:
     """Drive one untagged call of ``frames`` (one batch, or one request per frame) through ``steps``
     against a child that answers by echoing; returns what a caller could observe after each step."""
@@ -382,16 +397,7 @@ def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list
     seen: list[Any] = []
     for kind, amount, chunk in steps:
         if kind == "write":  # the pipe takes up to ``amount`` bytes
-            left = amount
-            while left:
-                out = b"".join(bytes(c) for c in ex.outgoing())
-                if not out:
-                    break
-                take = min(left, len(out))
-                assert out[:take] == stream[written : written + take]
-                ex.wrote(take)
-                written += take
-                left -= take
+            written = _pipe_takes(ex, stream, written, amount)
         else:  # the child answers ``amount`` frames ("answer": only frames it has whole; "rogue": any)
             whole = sum(1 for end in ends if end <= written)
             count = amount if kind == "rogue" else min(amount, whole - answered)
@@ -467,16 +473,7 @@ def _tagged_batch_run(
     seen: list[Any] = []
     for n, (kind, amount, chunk) in enumerate(steps):
         if kind == "write":
-            left = amount
-            while left:
-                out = b"".join(bytes(c) for c in ex.outgoing())
-                if not out:
-                    break
-                take = min(left, len(out))
-                assert out[:take] == stream[written : written + take]
-                ex.wrote(take)
-                written += take
-                left -= take
+            written = _pipe_takes(ex, stream, written, amount)
         elif kind == "abandon":
             ex.abandon(call)
         else:  # answer up to ``amount`` frames, in a shuffled order ("rogue": frames not written whole too)
