@@ -245,7 +245,7 @@ class Bridge(Front):
                     except BaseException:
                         self._interrupted(child)
                         raise
-                    if call is not None:  # a full read: more of a big answer is waiting
+                    if call is not None:  # the general path; after a full read, it reads on before it polls
                         return self._finish_drive(child, call, len(data) == _CHUNK)[0]
             finally:
                 self._owner = 0
