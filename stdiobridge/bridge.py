@@ -574,7 +574,7 @@ class Bridge(Front):
                     except BlockingIOError:
                         n = 0
                     except (BrokenPipeError, ConnectionResetError):
-                        self._notify(lock, ex.broken_pipe())
+                        ex.broken_pipe()  # (held: ``lock``, when tagged)
                         if call.done:
                             return
                         n = 0  # the death shows on the pidfd or stdout
@@ -655,7 +655,6 @@ class Bridge(Front):
             else:
                 with lock:
                     ex.received(data, monotonic())
-                    lock.notify_all()
             if len(data) < _CHUNK or call.done:
                 return 1
             got = 1
@@ -665,19 +664,14 @@ class Bridge(Front):
         self._drain(child)
         self._gone(child)
 
-    def _step(self, lock: _StateLock | None, step: Callable[[], object]) -> None:
-        """Run one exchange step (holding ``lock`` if tagged) and wake the callers it finished."""
+    @staticmethod
+    def _step(lock: _StateLock | None, step: Callable[[], object]) -> None:
+        """Run one exchange step, holding ``lock`` if tagged (the calls it ends wake their callers)."""
         if lock is None:
             step()
             return
         with lock:
             step()
-            lock.notify_all()
-
-    @staticmethod
-    def _notify(lock: _StateLock | None, calls: list[Call]) -> None:
-        if lock is not None and calls:
-            lock.notify_all()
 
     def _settle(self, child: _Child) -> None:
         """After a call: retire the child if its exchange says so (broken, dead, or drained after max_calls)."""
@@ -819,13 +813,14 @@ def _park(call: Call) -> None:
 
 
 class _StateLock:
-    """A condition whose holder is known, so that a signal handler in the holding thread fails at once
-    (``BridgeError``) instead of deadlocking on it."""
+    """A lock whose holder is known, so that a signal handler in the holding thread fails at once
+    (``BridgeError``) instead of deadlocking on it. Waiting callers sleep on their own call's lock
+    (``_park``), not on this one."""
 
-    __slots__ = ("_cond", "_holder")
+    __slots__ = ("_holder", "_lock")
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._holder = 0
 
     def __enter__(self) -> _StateLock:
@@ -836,26 +831,16 @@ class _StateLock:
         """Acquire, as thread ``me`` (the caller's ident)."""
         if self._holder == me:
             raise BridgeError("a bridge call was re-entered from a signal handler while it held the bridge's state")
-        self._cond.acquire()
+        self._lock.acquire()
         self._holder = me
 
     def __exit__(self, *exc: object) -> None:
         self._holder = 0
-        self._cond.release()
+        self._lock.release()
 
     def acquire(self) -> None:
         self.acquire_as(get_ident())
 
     def release(self) -> None:
         self._holder = 0
-        self._cond.release()
-
-    def wait(self, timeout: float | None) -> None:
-        me, self._holder = self._holder, 0
-        try:
-            self._cond.wait(timeout)
-        finally:
-            self._holder = me
-
-    def notify_all(self) -> None:
-        self._cond.notify_all()
+        self._lock.release()
