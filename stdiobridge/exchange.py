@@ -164,7 +164,7 @@ class _Batch(_Request):
         self.ends = list(itertools.accumulate(map(len, frames)))  # where each frame ends in ``frame``
         self.count = len(frames)
         self.answered = 0  # untagged: frames answered so far (in order)
-        self.full = 0  # frames written whole (kept by Exchange.wrote)
+        self.full = 0  # how many of its frames are written whole (kept by Exchange.wrote)
         self.ids = ids
         self.index_of = dict(zip(ids, range(len(ids)), strict=True)) if ids is not None else None
 
@@ -180,10 +180,6 @@ class _Batch(_Request):
     def started(self, written: int) -> int:
         """How many of its frames have a byte among the first ``written``."""
         return min(self.count, bisect.bisect_left(self.ends, written) + 1) if written else 0
-
-    def complete(self) -> int:
-        """How many of its frames are written whole."""
-        return self.full
 
 
 _MISSING: Any = object()
@@ -321,7 +317,7 @@ class Exchange:
         self.partial = bytearray()
         self._unsent: collections.deque[_Request] = collections.deque()  # not fully written, in order
         self._fifo: collections.deque[_Request] = collections.deque()  # untagged: delivered, unanswered
-        self._started = 0  # untagged: frames with a byte written and no answer yet (what may be answered)
+        self._started = 0  # frames with a byte written and no answer yet (the window; untagged: what may be answered)
         self._by_id: dict[int, _Request] = {}  # tagged: delivered or queued, unanswered
         self._abandoned: set[int] = set()  # tagged: ids whose caller left; their answers are dropped
         self._timers: list[tuple[float, int, Call]] = []
@@ -700,9 +696,9 @@ class Exchange:
             if type(request) is _Batch:
                 first = request.answered
                 take = min(request.count - first, total - pos)
-                if first + take > request.complete():  # answers to frames not written whole: those after them
+                if first + take > request.full:  # answers to frames not written whole: those after them
                     early = True  # are refused, as one request per frame would be
-                    take = request.complete() - first
+                    take = request.full - first
                 if call.done:  # its caller left: the answers are dropped in their slots
                     self.stats.late += take
                 else:
@@ -755,7 +751,7 @@ class Exchange:
                 index = -1
             elif type(request) is _Batch:
                 index = request.index_of[rid]  # type: ignore[index]
-                if not request.whole and index >= request.complete():
+                if index >= request.full:
                     index = -1
             else:
                 index = request.index if request.whole else -1
