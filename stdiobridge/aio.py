@@ -264,7 +264,7 @@ class AsyncBridge(Front):
             rid = 0
             frame = self._wire.encode(message)
         else:
-            rid = next(self._ids)
+            rid = self._ids.next_id()
             frame = self._wire.encode((rid, message))
         child = self._child
         if child is not None and not child.gone and self._unheard is None and not self._closed:
@@ -279,16 +279,13 @@ class AsyncBridge(Front):
                         # The common case, flat, as in Bridge.call: an idle child, the request written whole, its
                         # answer read at once, no loop iteration. Anything else goes to the exchange.
                         entered = loop.time()
-                        ex.quick_started(rid)
-                        try:
+                        try:  # from here on the request may be out: leaving early breaks the child or abandons its id
                             answered, value = self._quick(child, frame, limit, entered, rid)
-                            ex.quick_done()
                         except BaseException:
-                            ex.quick_interrupted()
+                            ex.quick_interrupted(rid)
                             self._after(child, [])
                             raise
                         if answered:
-                            self._sup.calls += 1
                             return value
                         if value is not None:  # written: never NOT_DELIVERED
                             self._busy += 1

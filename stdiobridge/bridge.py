@@ -198,7 +198,7 @@ class Bridge(Front):
         frame = self._encode(message)
         limit = None if timeout is None else check_call_timeout(timeout)
         # The common case, flat (every step here is on the path of every call): an idle child, the request
-        # written whole, its answer read right away. Anything else goes to the exchange (``_run``).
+        # written whole, its answer read right away. Anything else goes to ``_quick_rest`` or the exchange.
         turn = self._turn
         if turn.acquire(False):
             try:
@@ -207,67 +207,89 @@ class Bridge(Front):
                 # poll(0), the one syscall a hand-written loop does not make: nothing on stdout since the last
                 # answer (a stale frame, a log line: read now, it would pass for this call's answer) and no exit.
                 if child is not None and child.ex.quick and not self._closed and not child.poll(0):
-                    ex = child.ex
-                    ex.quick_pending = 0  # until cleared, leaving early means the request may be out (see except)
-                    call = None
-                    try:
+                    try:  # from here on the request may be out: leaving early breaks the child (see except)
                         try:
                             if isinstance(frame, bytes):
                                 n = os.write(child.in_fd, frame)
-                                size = len(frame)
+                                whole = n == len(frame)
                             else:  # a big payload behind its header (Codec.encode_parts): no copy to join them
                                 n = os.writev(child.in_fd, frame)
-                                size = frame_size(frame)
+                                whole = n == frame_size(frame)
                         except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-                            n = size = -1  # nothing written: the general path (and its not-delivered rule) takes it
-                        entered = 0.0
+                            n = -1  # nothing written: the general path (and its not-delivered rule) takes it
+                            whole = False
                         data = b""
-                        if n == size:
+                        message = NO_ANSWER
+                        if whole:
                             # Read before waiting: the child has often answered by now (on one CPU it runs as
                             # soon as our write wakes it), and EAGAIN costs less than the poll it saves.
-                            try:
+                            try:  # noqa: SIM105  (contextlib.suppress: two calls more on every call)
                                 data = os.read(child.out_fd, _CHUNK)
                             except BlockingIOError:
-                                entered = monotonic()
-                                ex.quick_waits(n)
-                                data = self._await_answer(child, limit)
+                                pass
                             if data:
-                                message = ex.quick_take(size, data)
-                                if message is PARTIAL:
-                                    message, data = self._quick_rest(child, size, data, 0)
+                                message = child.ex.quick_take(n, data)
                                 if message is not NO_ANSWER and message is not PARTIAL:
-                                    ex.quick_pending = None
-                                    self._sup.calls += 1
                                     return message
-                        if n >= 0:  # partly written, no answer (a timeout, an exit), or not a lone answer
-                            call = ex.quick_register(frame, n, entered or monotonic(), limit)
-                        ex.quick_pending = None
+                        if n >= 0:
+                            message = self._quick_rest(child, frame, n, data, message, limit=limit, rid=0, lock=None)
                     except BaseException:
-                        self._interrupted(child)
+                        self._interrupted(child, 0)
                         raise
-                    if call is not None:  # the general path; after a full read, it reads on before it polls
-                        return self._finish_drive(child, call, len(data) == _CHUNK)[0]
+                    if n >= 0:
+                        if type(message) is not Call:
+                            return message
+                        return self._finish_drive(child, message, read_first=True)[0]
             finally:
                 self._owner = 0
                 turn.release()
         return self._run([(0, frame)], limit, monotonic(), rolling=False)[0]
 
-    @staticmethod
-    def _quick_rest(child: _Child, size: int, data: bytes, rid: int) -> tuple[Any, bytes]:
-        """The fast path read the beginning of a big answer: while reads come back full, the pipe holds
-        more of it, so read on (a poll would only say so). Returns what ``quick_take`` said last, and
-        the last read (full: more may wait, so the general path reads before it polls)."""
-        message = PARTIAL
+    def _quick_rest(
+        self,
+        child: _Child,
+        frame: Frame,
+        n: int,
+        data: bytes,
+        message: Any,
+        *,
+        limit: float | None,
+        rid: int,
+        lock: threading.Lock | None,
+    ) -> Any:
+        """The fast path wrote ``n`` bytes of ``frame`` (id ``rid``, 0 untagged) and read ``data`` (``b""``:
+        nothing yet), which ``quick_take`` did not take as the answer (it said ``message``). Waits for an
+        answer not there yet in place (as a blocking read would: one poll within the deadline, ``lock``,
+        tagged, released meanwhile), reads on while reads come back full (a big answer: a poll would only say the
+        pipe holds more), and registers the request as a ``Call`` for the general path when it is still
+        not answered. Returns the answer, or that call."""
         ex = child.ex
-        while message is PARTIAL and len(data) == _CHUNK:
-            try:
-                data = os.read(child.out_fd, _CHUNK)
-            except BlockingIOError:
-                return message, b""
-            if not data:  # EOF: the general path sees it
-                break
-            message = ex.quick_take(size, data, rid)
-        return message, data
+        entered = monotonic()  # a wait here counts against the call's deadline
+        counted = 0
+        if n == frame_size(frame):
+            if not data:
+                ex.quick_waits(n)
+                counted = n
+                if lock is not None:
+                    lock.release()  # only the turn's holder reads stdout: the state is not needed to wait
+                    try:
+                        data = self._await_answer(child, limit)
+                    finally:
+                        lock.acquire()
+                else:
+                    data = self._await_answer(child, limit)
+                message = ex.quick_take(0, data, rid) if data else NO_ANSWER
+            while message is PARTIAL and len(data) == _CHUNK:
+                try:
+                    data = os.read(child.out_fd, _CHUNK)
+                except BlockingIOError:
+                    break
+                if not data:  # EOF: the general path sees it
+                    break
+                message = ex.quick_take(n - counted, data, rid)
+            if message is not NO_ANSWER and message is not PARTIAL:
+                return message
+        return ex.quick_register(frame, n, entered, limit, rid, counted=counted)  # partly written, no answer, or more
 
     @staticmethod
     def _await_answer(child: _Child, limit: float | None) -> bytes:
@@ -287,87 +309,65 @@ class Bridge(Front):
 
         No check for stray output first: with ids, a stray frame can never pass for an answer.
         """
-        rid = next(self._ids)  # type: ignore[arg-type]
+        rid = self._ids.next_id()  # type: ignore[union-attr]
         frame = self._wire.encode((rid, message))
         limit = None if timeout is None else check_call_timeout(timeout)
         turn = self._turn
         if turn.acquire(False):
-            me = self._owner = get_ident()
+            self._owner = get_ident()
             call: Call | None = None
             child: _Child | None = None
-            state = self._state
+            lock = self._state.lock  # the plain lock: holding the turn, this thread refuses re-entry already
             try:
-                state.acquire_as(me)
+                lock.acquire()
                 try:
                     child = self._child
                     if child is not None and child.ex.quick and not self._closed:
-                        try:
-                            answered, value = self._quick(child, frame, limit, rid)
+                        try:  # from here on the request may be out: leaving early abandons its id (see except)
+                            try:
+                                n = os.write(child.in_fd, frame)
+                            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                                n = -1  # nothing written: the general path (and its not-delivered rule) takes it
+                            data = b""
+                            message = NO_ANSWER
+                            if n == len(frame):
+                                try:  # noqa: SIM105  (as in call)
+                                    data = os.read(child.out_fd, _CHUNK)
+                                except BlockingIOError:
+                                    pass
+                                if data:
+                                    message = child.ex.quick_take(n, data, rid)
+                                    if message is not NO_ANSWER and message is not PARTIAL:
+                                        return message
+                            if n >= 0:
+                                message = self._quick_rest(
+                                    child, frame, n, data, message, limit=limit, rid=rid, lock=lock
+                                )
                         except BaseException:
-                            self._interrupted(child)
+                            self._interrupted(child, rid)
                             raise
-                        if answered:
-                            self._sup.calls += 1
-                            return value
-                        call = value
-                        if call is not None:
+                        if n >= 0:
+                            if type(message) is not Call:
+                                return message
+                            call = message
                             _park(call)
                 finally:
-                    state.release()
+                    lock.release()
             finally:
                 self._owner = 0
                 turn.release()
-                if child is not None and not child.ex.idle:
-                    with state:  # others came while this call waited (its answer may be in already): wake one
+                if child is not None and not child.ex.quick:
+                    with self._state:  # others may have come while this call waited: wake one to drive
                         self._hand_over(child)
             if call is not None and child is not None:
                 self._wait_tagged(child, call)
                 return self._outcome(call)[0]
         return self._run([(rid, frame)], limit, monotonic(), rolling=False)[0]
 
-    def _quick(self, child: _Child, frame: bytes, limit: float | None, rid: int) -> tuple[bool, Any]:
-        """Tagged, holding the turn and the ``state``: write ``frame`` and read its answer (see
-        ``Exchange.quick_take``), or register it as a call. A late answer is waited for here with the
-        state released, so that other callers may send meanwhile; any output (theirs too) or their
-        wake-up ends the wait, and what is not this call's answer goes to the shared path.
-
-        Returns ``(True, answer)``, ``(False, call)`` to wait for, or ``(False, None)``: nothing was
-        written, the general path (and its not-delivered rule) takes the request. An exception leaves
-        ``quick_pending`` set, for the caller's ``_interrupted``."""
-        ex = child.ex
-        ex.quick_pending = rid  # until cleared, leaving early means the request may be out
-        try:
-            n = os.write(child.in_fd, frame)
-        except (BlockingIOError, BrokenPipeError, ConnectionResetError):
-            ex.quick_pending = None
-            return False, None
-        entered = 0.0
-        if n == len(frame):
-            try:
-                data = os.read(child.out_fd, _CHUNK)
-            except BlockingIOError:
-                entered = monotonic()  # the wait counts against the call's deadline
-                ex.quick_waits(n)
-                state = self._state
-                state.release()  # only the turn's holder reads stdout: the state is not needed to wait
-                try:
-                    data = self._await_answer(child, limit)
-                finally:
-                    state.acquire_as(self._owner)
-            if data:
-                message = ex.quick_take(n, data, rid)
-                if message is PARTIAL:
-                    message, data = self._quick_rest(child, n, data, rid)
-                if message is not NO_ANSWER and message is not PARTIAL:
-                    ex.quick_pending = None
-                    return True, message
-        call = ex.quick_register(frame, n, entered or monotonic(), limit, rid)  # partly written, no answer, or more
-        ex.quick_pending = None
-        return False, call
-
-    def _interrupted(self, child: _Child) -> None:
-        """An exception left the fast path: the exchange decides what that means for the child."""
-        child.ex.quick_interrupted()
+    def _interrupted(self, child: _Child, rid: int) -> None:
+        """An exception left the fast path (its request, id ``rid``, may be out): the exchange decides what
+        that means for the child."""
+        child.ex.quick_interrupted(rid)
         self._settle(child)
 
     def _finish_drive(self, child: _Child, call: Call, read_first: bool = False) -> list[Any]:
@@ -815,12 +815,13 @@ def _park(call: Call) -> None:
 class _StateLock:
     """A lock whose holder is known, so that a signal handler in the holding thread fails at once
     (``BridgeError``) instead of deadlocking on it. Waiting callers sleep on their own call's lock
-    (``_park``), not on this one."""
+    (``_park``), not on this one. The thread holding the turn may take ``lock`` itself: for it,
+    ``_refuse_reentry`` (the turn's owner) already turns a re-entry away."""
 
-    __slots__ = ("_holder", "_lock")
+    __slots__ = ("_holder", "lock")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._holder = 0
 
     def __enter__(self) -> _StateLock:
@@ -831,16 +832,16 @@ class _StateLock:
         """Acquire, as thread ``me`` (the caller's ident)."""
         if self._holder == me:
             raise BridgeError("a bridge call was re-entered from a signal handler while it held the bridge's state")
-        self._lock.acquire()
+        self.lock.acquire()
         self._holder = me
 
     def __exit__(self, *exc: object) -> None:
         self._holder = 0
-        self._lock.release()
+        self.lock.release()
 
     def acquire(self) -> None:
         self.acquire_as(get_ident())
 
     def release(self) -> None:
         self._holder = 0
-        self._lock.release()
+        self.lock.release()

@@ -25,6 +25,7 @@ import contextlib
 import enum
 import heapq
 import itertools
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -72,8 +73,10 @@ class ChildInfo(Protocol):
 
 
 class Counters(Protocol):
-    """Where the exchange adds up bytes and late answers (the supervisor: they outlive one child)."""
+    """Where the exchange adds up bytes, late answers and the fast path's calls (the supervisor: they
+    outlive one child)."""
 
+    calls: int
     bytes_sent: int
     bytes_received: int
     late: int
@@ -81,7 +84,7 @@ class Counters(Protocol):
 
 class _OwnCounters:
     def __init__(self) -> None:
-        self.bytes_sent = self.bytes_received = self.late = 0
+        self.calls = self.bytes_sent = self.bytes_received = self.late = 0
 
 
 class ChildState(enum.Enum):
@@ -93,26 +96,33 @@ class ChildState(enum.Enum):
     DEAD = "dead"  # exited, or closed its stdout
 
 
+_KNUTH = 2654435761  # odd: multiplying by it is a bijection mod 2**32
+_MASKS = itertools.repeat(_MAX_ID)  # (shared: it holds no state)
+
+
 class RequestIds:
     """Request ids 1 ... 2**32-1 that look random (a bijection of a counter), so a stray
     line such as ``3 items done`` is very unlikely to carry an id in flight."""
 
-    __slots__ = ("_count",)
+    __slots__ = ("_count", "next_id")
 
     def __init__(self, start: int = 1) -> None:
         self._count = itertools.count(start)
+        # Knuth's multiplicative hash, a bijection mod 2**32, for each count; 0 (every 2**32 ids) is not an id.
+        # Built of C iterators: ``next_id()`` runs no Python code (it is called once per tagged call).
+        ids = filter(None, map(operator.and_, map(operator.mul, self._count, itertools.repeat(_KNUTH)), _MASKS))
+        self.next_id: Callable[[], int] = ids.__next__
 
     def __next__(self) -> int:
-        n = (next(self._count) * 2654435761) & _MAX_ID  # Knuth's multiplicative hash: a bijection mod 2**32
-        return n or self.__next__()  # 0 (every 2**32 ids) is not an id
+        return self.next_id()
 
     def __iter__(self) -> Iterator[int]:
         return self
 
     def take(self, n: int) -> list[int]:
         """The next ``n`` ids at once (a batch's), without a call per id."""
-        ids = [(c * 2654435761) & _MAX_ID for c in itertools.islice(self._count, n)]
-        return ids if 0 not in ids else [i or next(self) for i in ids]
+        ids = [(c * _KNUTH) & _MAX_ID for c in itertools.islice(self._count, n)]
+        return ids if 0 not in ids else [i or self.next_id() for i in ids]
 
 
 #: One encoded frame: its bytes, or (``Codec.encode_parts``) pieces to write back to back.
@@ -304,16 +314,15 @@ class Exchange:
         self.state = ChildState.READY
         self.failure: BridgeError | None = None  # why the child is BROKEN
         self.failure_heard = False  # whether a call got it (else the front tells the next caller)
-        self.quick_pending: int | None = None  # the fast path's request id while it is out unregistered
-        # True when a one-request call may take the fast path (``quick_take``): READY, idle, no max_calls to
-        # count against. An attribute, not a property (it is read on every call): cleared whenever a request
-        # is registered or the child leaves READY, set again by _recheck when calls end.
-        self.quick = max_calls is None
+        # True when a one-request call may take the fast path (``quick_take``): READY, idle, answered once
+        # (``startup_limit`` is behind it), no max_calls to count against. An attribute, not a property (it is
+        # read on every call): cleared whenever a request is registered or the child leaves READY, set again
+        # by _recheck when calls end.
+        self.quick = False
+        self._feed = self._decoder.feed
         self._taken: tuple[bytes, list[Any], ProtocolError | None] | None = None  # quick_take's unused read
-        self._sent_early = 0  # bytes of the fast path's request counted by quick_waits
         self.fresh = True  # no answer yet: ``startup_limit`` applies
         self.accepted = 0  # requests accepted (for max_calls)
-        self.answered = 0
         self.partial = bytearray()
         self._unsent: collections.deque[_Request] = collections.deque()  # not fully written, in order
         self._fifo: collections.deque[_Request] = collections.deque()  # untagged: delivered, unanswered
@@ -546,6 +555,7 @@ class Exchange:
         """Calls ended: the fast path is open again if the child is idle (``quick``)."""
         self.quick = (
             self.state is ChildState.READY
+            and not self.fresh
             and self.max_calls is None
             and not self._unsent
             and not self._fifo
@@ -553,20 +563,11 @@ class Exchange:
             and not self._abandoned
         )
 
-    def quick_started(self, rid: int = 0) -> None:
-        """The front is about to write a one-request call without registering it (the fast path)."""
-        self.quick_pending = rid
-
-    def quick_done(self) -> None:
-        """The fast path's request is answered, or registered as an ordinary call."""
-        self.quick_pending = None
-
-    def quick_interrupted(self) -> None:
-        """The caller left the fast path early (any exception) after ``quick_started``: its request may be
-        out with nobody to read the answer. Untagged that breaks the child; tagged its id is abandoned."""
-        rid, self.quick_pending = self.quick_pending, None
-        self._sent_early = 0  # counted, and sent: it stays counted
-        if rid is None or self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+    def quick_interrupted(self, rid: int = 0) -> None:
+        """The caller left the fast path early (any exception) once its request (id ``rid``, 0 untagged) may
+        be out, with nobody to read the answer. Untagged that breaks the child; tagged the id is abandoned.
+        (Bytes counted by ``quick_waits`` stay counted: they were sent.)"""
+        if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
             return
         if self.tagged:
             self._abandoned.add(rid)
@@ -582,9 +583,9 @@ class Exchange:
 
     def quick_waits(self, written: int) -> None:
         """The fast path's request (``written`` bytes) is out and its caller now waits for the answer
-        unregistered: the bytes count as sent from now on (the stats show the call running)."""
+        unregistered: the bytes count as sent from now on (the stats show the call running). The front
+        passes 0 as ``sent`` to ``quick_take`` and ``written`` as ``counted`` to ``quick_register`` after."""
         self.stats.bytes_sent += written
-        self._sent_early = written
 
     def quick_answer(
         self, frame: bytes, data: bytes, now: float, limit: float | None, rid: int = 0
@@ -597,48 +598,49 @@ class Exchange:
         return False, self.quick_register(frame, len(frame), now, limit, rid)
 
     def quick_take(self, sent: int, data: bytes, rid: int = 0) -> Any:
-        """One request of ``sent`` bytes (id ``rid`` when tagged) was written whole to an idle child and
-        ``data`` read right after: the answer, when ``data`` completes exactly one frame (tagged: carrying
-        ``rid``). ``PARTIAL`` when it only begins one: the front may read on and call this again, or
-        call ``quick_register``. Otherwise ``NO_ANSWER``, and the front must call ``quick_register``,
-        which gives ``data`` the usual treatment."""
-        stats = self.stats
-        stats.bytes_received += len(data)
-        decoder = self._decoder
+        """One request (id ``rid`` when tagged) was written whole to an idle child (``quick``), ``sent`` of its
+        bytes not counted yet, and ``data`` read right after: the answer, when ``data`` completes exactly
+        one frame (tagged: carrying ``rid``); the call then counts as made. ``PARTIAL`` when it only begins
+        one: the front may read on and call this again, or call ``quick_register``. Otherwise
+        ``NO_ANSWER``, and the front must call ``quick_register``, which gives ``data`` the usual treatment.
+
+        Every step here is on the path of every call: no other work, no bookkeeping object."""
         try:
-            messages = decoder.feed(data)
+            messages = self._feed(data)
         except ProtocolError as err:
+            self.stats.bytes_received += len(data)
             self._taken = (data, err.messages, err)
             return NO_ANSWER
         if len(messages) == 1:
-            message = messages[0]
-            if self.tagged:
-                answer = message[1] if message[0] == rid else NO_ANSWER
-            else:
-                answer = NO_ANSWER if decoder.buffered else message  # more bytes behind it: not a lone answer
+            answer = messages[0]
+            if rid:
+                answer = answer[1] if answer[0] == rid else NO_ANSWER
+            elif self._decoder.buffered:  # more bytes behind it: not a lone answer
+                answer = NO_ANSWER
             if answer is not NO_ANSWER:
-                stats.bytes_sent += sent - self._sent_early  # (what quick_waits counted is not counted twice)
-                self._sent_early = 0
-                self.fresh = False
-                self.answered += 1
+                stats = self.stats
+                stats.calls += 1
+                stats.bytes_sent += sent
+                stats.bytes_received += len(data)
                 if self.partial:
                     self.partial.clear()
                 return answer
-        elif not messages:
+        self.stats.bytes_received += len(data)
+        if not messages:
             if len(self.partial) < _PARTIAL_KEPT:  # the first bytes of the answer, for error messages
                 self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
             return PARTIAL
         self._taken = (data, messages, None)
         return NO_ANSWER
 
-    def quick_register(self, frame: Frame, written: int, now: float, limit: float | None, rid: int = 0) -> Call:
-        """The fast path's request becomes an ordinary call, ``written`` bytes of it out; what
-        ``quick_take`` read and did not take goes through the usual rules."""
+    def quick_register(
+        self, frame: Frame, written: int, now: float, limit: float | None, rid: int = 0, *, counted: int = 0
+    ) -> Call:
+        """The fast path's request becomes an ordinary call, ``written`` bytes of it out (``counted`` of them
+        counted by ``quick_waits``); what ``quick_take`` read and did not take goes through the usual rules."""
         call = self.submit([(rid, frame)], now=now, limit=limit)
         self.wrote(written)
-        if self._sent_early:
-            self.stats.bytes_sent -= self._sent_early
-            self._sent_early = 0
+        self.stats.bytes_sent -= counted
         taken, self._taken = self._taken, None
         if taken is None:
             return call
@@ -719,7 +721,6 @@ class Exchange:
                     call.pending -= 1
             pos += take
             self._started -= take
-            self.answered += take
             if early:
                 return done + self._early_answer(data)
             if call.done:
@@ -763,7 +764,8 @@ class Exchange:
                     continue
                 if request is not None:
                     by_id[rid] = request
-                self.answered += answered
+                if answered:
+                    self.fresh = False
                 return done + self._break(unknown_id_error(self.child, rid, data))
             answered += 1
             self._started -= 1
@@ -780,7 +782,6 @@ class Exchange:
                 call.deadline = now + call.limit  # next_deadline re-files it
         if answered:
             self.fresh = False
-            self.answered += answered
         self._recheck()
         return done
 

@@ -51,7 +51,7 @@ def send(
 
 def quick_is_right(ex: Exchange) -> bool:
     """``Exchange.quick`` (an attribute kept up to date, read on every call) says what it stands for."""
-    return ex.quick == (ex.state is ChildState.READY and ex.max_calls is None and ex.idle)
+    return ex.quick == (ex.state is ChildState.READY and not ex.fresh and ex.max_calls is None and ex.idle)
 
 
 def flush(ex: Exchange) -> bytes:
@@ -299,40 +299,71 @@ def test_out_of_order_answers_in_any_chunking_reach_their_callers(
 # -- the fast path of an idle child
 
 
+def answered_once(codec: str = "lines", *, tagged: bool = False) -> tuple[Exchange, sb.Codec[Any]]:
+    """An exchange whose child answered one call the usual way: the fast path is open."""
+    ex, wire = make(codec, tagged=tagged)
+    assert not ex.quick, "a child that never answered is not quick: startup_limit applies to its first call"
+    frame = wire.encode((1, "hi")) if tagged else wire.encode("hi")
+    call = ex.submit([(1 if tagged else 0, frame)], now=0.0)
+    assert flush(ex) == frame
+    assert ex.received(frame, 0.0) == [call]
+    assert ex.quick and quick_is_right(ex)
+    return ex, wire
+
+
 def test_quick_answer_takes_one_whole_frame_as_the_answer() -> None:
-    ex, wire = make()
-    assert ex.quick
+    ex, wire = answered_once()
+    before = (ex.stats.calls, ex.stats.bytes_sent, ex.stats.bytes_received)
     assert ex.quick_answer(wire.encode("hi"), b"hi\n", 0.0, 5.0) == (True, "hi")
-    assert ex.state is ChildState.READY and ex.idle and ex.stats.bytes_received == 3
+    assert ex.state is ChildState.READY and ex.idle and quick_is_right(ex)
+    assert (ex.stats.calls, ex.stats.bytes_sent, ex.stats.bytes_received) == (
+        before[0] + 1,
+        before[1] + 3,
+        before[2] + 3,
+    )
 
 
 def test_quick_answer_hands_anything_else_to_the_usual_rules() -> None:
-    ex, wire = make()
+    ex, wire = answered_once()
     answered, call = ex.quick_answer(wire.encode("hi"), b"h", 0.0, 5.0)
     assert not answered and not call.done
     assert ex.received(b"i\n", 0.0) == [call] and call.results == ["hi"]
-    ex2, wire2 = make()
+    ex2, wire2 = answered_once()
     answered, call = ex2.quick_answer(wire2.encode("hi"), b"log\nhi\n", 0.0, 5.0)
     assert not answered and isinstance(call.error, sb.ProtocolError) and ex2.state is ChildState.BROKEN
+    ex3, wire3 = answered_once()
+    answered, call = ex3.quick_answer(wire3.encode("hi"), b"hi\nlo", 0.0, 5.0)  # bytes behind the answer
+    assert not answered and ex3.stats.calls == 0
+
+
+def test_quick_take_counts_bytes_the_front_counted_early_once() -> None:
+    ex, wire = answered_once()
+    frame = wire.encode("hi")
+    sent = ex.stats.bytes_sent
+    ex.quick_waits(len(frame))  # the answer was late: the caller waits for it unregistered
+    assert ex.stats.bytes_sent == sent + 3
+    assert ex.quick_take(0, b"hi\n") == "hi" and ex.stats.bytes_sent == sent + 3
+    ex.quick_waits(len(frame))
+    call = ex.quick_register(frame, len(frame), 0.0, 5.0, counted=len(frame))  # still nothing: the usual way
+    assert ex.stats.bytes_sent == sent + 6 and not call.done
+    assert ex.received(b"hi\n", 0.0) == [call] and call.results == ["hi"]
 
 
 def test_quick_answer_tagged_needs_the_right_id() -> None:
-    ex, wire = make("jsonl", tagged=True)
+    ex, wire = answered_once("jsonl", tagged=True)
     assert ex.quick_answer(wire.encode((7, "x")), wire.encode((7, "y")), 0.0, 5.0, 7) == (True, "y")
     answered, call = ex.quick_answer(wire.encode((8, "x")), wire.encode((9, "y")), 0.0, 5.0, 8)
     assert not answered and isinstance(call.error, sb.ProtocolError) and "request id 9" in str(call.error)
 
 
 def test_leaving_the_fast_path_early_breaks_an_untagged_child_and_abandons_a_tagged_id() -> None:
-    ex, _ = make()
-    ex.quick_started()
-    ex.quick_interrupted()  # e.g. KeyboardInterrupt right after the write
+    ex, _ = answered_once()
+    ex.quick_interrupted(0)  # e.g. KeyboardInterrupt right after the write
     assert ex.state is ChildState.BROKEN
-    ex, wire = make("jsonl", tagged=True)
-    ex.quick_started(7)
-    ex.quick_interrupted()
-    assert ex.state is ChildState.READY
-    assert ex.received(wire.encode((7, "late")), 0.0) == [] and ex.stats.late == 1
+    ex, wire = answered_once("jsonl", tagged=True)
+    ex.quick_interrupted(7)
+    assert ex.state is ChildState.READY and not ex.quick
+    assert ex.received(wire.encode((7, "late")), 0.0) == [] and ex.stats.late == 1 and quick_is_right(ex)
 
 
 @pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
