@@ -258,47 +258,57 @@ class Bridge(Front):
         lock: threading.Lock | None,
     ) -> Any:
         """The fast path wrote ``n`` bytes of ``frame`` (id ``rid``, 0 untagged) and read ``data`` (``b""``:
-        nothing yet), which ``quick_take`` did not take as the answer (it said ``message``). Waits for an
-        answer not there yet in place (as a blocking read would: one poll within the deadline, ``lock``,
-        tagged, released meanwhile), reads on while reads come back full (a big answer: a poll would only say the
-        pipe holds more), and registers the request as a ``Call`` for the general path when it is still
-        not answered. Returns the answer, or that call."""
+        nothing yet), which ``quick_take`` did not take as the answer (it said ``message``). An answer not
+        there yet, or only begun, is read on in place: at once while reads come back full (the pipe holds
+        more: a poll would only say so), else after waiting as a blocking read would (``_await_answer``).
+        Anything else registers the request as a ``Call`` for the general path: a partial write, a read
+        that is not (only) the answer, the deadline, the child's end. Returns the answer, or that call."""
         ex = child.ex
         entered = monotonic()  # a wait here counts against the call's deadline
         counted = 0
         if n == frame_size(frame):
-            if not data:
-                ex.quick_waits(n)
-                counted = n
-                if lock is not None:
-                    lock.release()  # only the turn's holder reads stdout: the state is not needed to wait
-                    try:
-                        data = self._await_answer(child, limit)
-                    finally:
-                        lock.acquire()
-                else:
-                    data = self._await_answer(child, limit)
-                message = ex.quick_take(0, data, rid) if data else NO_ANSWER
-            while message is PARTIAL and len(data) == _CHUNK:
-                try:
-                    data = os.read(child.out_fd, _CHUNK)
-                except BlockingIOError:
-                    break
-                if not data:  # EOF: the general path sees it
-                    break
+            full = len(data) == _CHUNK
+            while message is PARTIAL or not data:
+                data = b""
+                if full:
+                    try:  # noqa: SIM105  (as in call)
+                        data = os.read(child.out_fd, _CHUNK)
+                    except BlockingIOError:
+                        pass
+                if not data:  # nothing more yet (or the end, which the poll shows at once)
+                    if not counted:
+                        ex.quick_waits(n)
+                        counted = n
+                    data = self._await_answer(child, limit, entered, lock)
+                    if not data:
+                        break
+                full = len(data) == _CHUNK
                 message = ex.quick_take(n - counted, data, rid)
             if message is not NO_ANSWER and message is not PARTIAL:
                 return message
-        return ex.quick_register(frame, n, entered, limit, rid, counted=counted)  # partly written, no answer, or more
+        return ex.quick_register(frame, n, entered, limit, rid, counted=counted)
 
     @staticmethod
-    def _await_answer(child: _Child, limit: float | None) -> bytes:
-        """The fast path's request is out and its answer not there yet: wait for it as a blocking read
-        would (one poll of stdout, the pidfd and, tagged, other callers' wake-up, within the deadline),
-        then read once. ``b""`` when nothing came (the general path then sees why); far cheaper than
-        the general path."""
+    def _await_answer(child: _Child, limit: float | None, entered: float, lock: threading.Lock | None) -> bytes:
+        """Wait for more of the fast path's answer as a blocking read would: one poll of stdout, the pidfd
+        and, tagged, other callers' wake-up, until the deadline of a call that began waiting at
+        ``entered`` (``lock``, tagged, released meanwhile: only the turn's holder reads stdout); then read
+        once. ``b""`` when nothing came (the general path then sees why)."""
         budget = child.ex.default_limit() if limit is None else limit
-        child.poll(None if budget is None or budget == _INF else min(budget * 1000.0 + 1.0, _MAX_POLL_MS))
+        wait = None
+        if budget is not None and budget != _INF:
+            left = entered + budget - monotonic()
+            if left <= 0:
+                return b""
+            wait = min(left * 1000.0 + 1.0, _MAX_POLL_MS)
+        if lock is None:
+            child.poll(wait)
+        else:
+            lock.release()
+            try:
+                child.poll(wait)
+            finally:
+                lock.acquire()
         try:
             return os.read(child.out_fd, _CHUNK)
         except BlockingIOError:

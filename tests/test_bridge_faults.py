@@ -48,6 +48,29 @@ def test_crash_mid_frame_keeps_the_partial_bytes(make_bridge: MakeBridge) -> Non
         assert br.call("fine") == "fine"
 
 
+def test_an_answer_in_two_pieces_with_a_pause_between_is_read_whole(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("half-late", "0.2"), timeout=10) as br:
+        assert br.call("warm") == "warm"
+        pid, calls = br.pid, br.stats.calls
+        assert br.call("0123456789!") == "0123456789!"  # the first half waits in place for the second
+        assert br.pid == pid and br.call("next") == "next"
+        assert br.stats.calls == calls + 2 and br.stats.failures == 0
+
+
+def test_the_rest_of_an_answer_that_never_comes_times_out_at_the_deadline(make_bridge: MakeBridge) -> None:
+    with make_bridge(faulty("half-hang", "0.4"), timeout=0.5, startup_timeout=30) as br:
+        assert br.call("warm") == "warm"
+        pid = br.pid
+        start = time.monotonic()
+        with pytest.raises(sb.CallTimeout) as info:
+            br.call("0123456789!")
+        took = time.monotonic() - start
+        assert 0.5 <= took < 0.8  # the wait for the rest (from 0.4 s on) ends at the call's deadline, not later
+        assert info.value.received >= len("01234")
+        if not br.tagged:  # (tagged, the child is kept: this one reads no more requests)
+            assert br.call("fresh") == "fresh" and br.pid != pid
+
+
 def test_hang_times_out_promptly_kills_the_child_and_next_call_gets_a_new_one(make_bridge: MakeBridge) -> None:
     with make_bridge(faulty("hang"), timeout=0.5, startup_timeout=30, max_pending=2) as br:
         assert br.call("x") == "x"

@@ -8,6 +8,9 @@ containing "!", so that the next request on a fresh child succeeds):
   crash-mid-frame      on a trigger: write half of the answer, exit 4
   hang                 on a trigger: never answer (requests after it are not read either)
   late S               on a trigger: answer after S seconds
+  half-late S          on a trigger: write half of the answer, the rest S seconds later
+  half-hang S          on a trigger: write half of the answer after S seconds, then never the rest
+                       (requests after it are not read either)
   no-flush             answer into a buffer that is never flushed
   garbage              print a log line to stdout before each answer
   huge-line N          answer every request with a line of N bytes
@@ -88,6 +91,13 @@ def main() -> int:
             os._exit(4)
         if mode == "hang" and trigger:
             time.sleep(3600)
+        if mode in ("half-late", "half-hang") and trigger:
+            if mode == "half-hang":
+                time.sleep(float(arg))
+            out(tag + line[: len(line) // 2])
+            time.sleep(float(arg) if mode == "half-late" else 3600)
+            out(line[len(line) // 2 :])
+            continue
         if mode == "late" and trigger:
             time.sleep(float(arg))
         if mode == "no-flush":
