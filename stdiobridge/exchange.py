@@ -745,6 +745,8 @@ class Exchange:
     def _deliver_tagged(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
         done: list[Call] = []
         by_id = self._by_id
+        if len(messages) > 1 and self._deliver_run(messages, now, done):
+            return done
         answered = 0
         for rid, message in messages:  # the per-message loop of a tagged call_many: no call per answer
             request = by_id.pop(rid, None)
@@ -784,6 +786,34 @@ class Exchange:
             self.fresh = False
         self._recheck()
         return done
+
+    def _deliver_run(self, messages: list[Any], now: float, done: list[Call]) -> bool:
+        """``messages`` answer, in order, a run of one waiting batch's frames written whole (the child kept
+        the order, as most do): deliver them in bulk, as untagged ones are, and say so; else (any doubt)
+        nothing is done and the per-message loop sorts them out."""
+        by_id = self._by_id
+        batch = by_id.get(messages[0][0])
+        if type(batch) is not _Batch or batch.call.done:
+            return False
+        start = batch.index_of[messages[0][0]]  # type: ignore[index]
+        end = start + len(messages)
+        rids, answers = zip(*messages, strict=True)
+        # In its order, written whole, and each one still awaited (not answered twice): by C loops only.
+        if end > batch.full or batch.ids[start:end] != list(rids) or not by_id.keys() >= set(rids):  # type: ignore[index]
+            return False
+        collections.deque(map(by_id.__delitem__, rids), maxlen=0)
+        call = batch.call
+        call.results[start:end] = answers
+        call.pending -= len(messages)
+        self._started -= len(messages)
+        self.fresh = False
+        if not call.pending:
+            call._finish()
+            done.append(call)
+        elif call.rolling and call.limit is not None:
+            call.deadline = now + call.limit  # next_deadline re-files it
+        self._recheck()
+        return True
 
     # -- the end of calls and of the child
 

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import stdiobridge as sb
@@ -507,10 +507,15 @@ def _tagged_batch_run(
             written = _pipe_takes(ex, stream, written, amount)
         elif kind == "abandon":
             ex.abandon(call)
-        else:  # answer up to ``amount`` frames, in a shuffled order ("rogue": frames not written whole too)
+        else:
+            # Answer up to ``amount`` frames: in a shuffled order, in order ("ordered": the child kept it),
+            # frames not written whole too ("rogue"), or some answered already among them ("again").
             pool = [i for i in range(len(texts)) if i not in answered and (kind == "rogue" or ends[i] <= written)]
-            random.Random(n * 7919 + chunk).shuffle(pool)
+            if kind != "ordered":
+                random.Random(n * 7919 + chunk).shuffle(pool)
             picked = pool[:amount]
+            if kind == "again" and answered:
+                picked = sorted({*picked, min(answered)})
             answered.update(picked)
             data = b"".join(frames[i] for i in picked)
             for start in range(0, len(data), chunk):
@@ -530,19 +535,27 @@ _MISSING_RESULT = Call(1, None, None, False).results[0]
     max_pending=st.integers(1, 5),
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["write", "write", "answer", "answer", "rogue", "abandon"]),
+            st.sampled_from(["write", "write", "answer", "ordered", "ordered", "again", "rogue", "abandon"]),
             st.integers(1, 40),
-            st.integers(1, 9),
+            st.integers(1, 64),  # chunk: a read of one byte to several frames
         ),
         max_size=25,
     ),
+)
+@example(  # answers in order, in bulk, reopen the window
+    texts=["a", "b", "ab", "", "b"],
+    max_pending=2,
+    steps=[("write", 40, 1), ("ordered", 2, 64), ("write", 40, 1), ("ordered", 5, 64)],
+)
+@example(  # in order, but the middle one answered already: refused, not delivered in bulk
+    texts=["a", "b", "c"], max_pending=5, steps=[("write", 60, 1), ("answer", 1, 1), ("again", 2, 64)]
 )
 def test_a_tagged_batch_behaves_exactly_as_one_request_per_frame(
     texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
 ) -> None:
     """Tagged ``submit_batch`` against ``submit``: the same bytes within the same window, the same
-    answers in any order, the same refusals (ids not written whole), the same abandoned and late ids
-    after the caller leaves mid-write."""
+    answers in any order (in order: delivered in bulk), the same refusals (ids not written whole, or
+    answered twice), the same abandoned and late ids after the caller leaves mid-write."""
     assert _tagged_batch_run(True, texts, max_pending, steps) == _tagged_batch_run(False, texts, max_pending, steps)
 
 
