@@ -407,12 +407,11 @@ class Bridge(Front):
         entered = time.monotonic()
         ids: list[int] | None = None
         if self._ids is None:
-            encoded = list(map(self._wire.encode, messages))
+            encoded = self._wire.encode_many(messages)
         else:  # every message gets its id and is encoded before anything is sent
             messages = list(messages)
             ids = self._ids.take(len(messages))
-            encode = self._wire.encode
-            encoded = [encode(pair) for pair in zip(ids, messages, strict=True)]
+            encoded = self._wire.encode_many(zip(ids, messages, strict=True))
         if not encoded:
             return []
         if sum(map(len, encoded)) <= _BATCH_FRAME * len(encoded):  # small frames: one batch, no object per frame

@@ -997,8 +997,7 @@ class Exchange:
 def encode_frames(codec: Codec[Any], messages: Iterable[Any], ids: RequestIds | None) -> list[tuple[int, bytes]]:
     """Encode every message first (an ``EncodeError`` means nothing was sent), with fresh ids if tagged."""
     if ids is None:
-        encode = codec.encode
-        return [(0, encode(m)) for m in messages]
+        return [(0, frame) for frame in codec.encode_many(messages)]
     encode = codec.encode
     return [(rid, encode((rid, message))) for message, rid in zip(messages, ids, strict=False)]
 

@@ -195,3 +195,40 @@ def test_jsonl_integers_of_any_size_stay_exact_in_any_chunking(
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         assert same(g[1], w[1]) if tagged else same(g, w)
+
+
+# -- encode_many: call_many's encoding, the same frames as encode one by one
+
+
+def _encoded_one_by_one(codec: sb.Codec[Any], messages: list[Any]) -> list[bytes] | str:
+    try:
+        return [codec.encode(m) for m in messages]
+    except sb.EncodeError as exc:
+        return f"EncodeError: {exc}"
+
+
+def _encoded_at_once(codec: sb.Codec[Any], messages: list[Any]) -> list[bytes] | str:
+    try:
+        return codec.encode_many(iter(messages))  # any iterable
+    except sb.EncodeError as exc:
+        return f"EncodeError: {exc}"
+
+
+@pytest.mark.parametrize("case", CODEC_CASES + TAGGED_CASES, ids=case_id)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_encode_many_gives_encodes_frames_or_the_first_error(case: tuple[str, dict[str, Any], Any], data: Any) -> None:
+    name, options, messages = case
+    codec = sb.get_codec(name, **options)
+    if case in TAGGED_CASES:
+        codec = codec.tagged()
+    unsendable = st.sampled_from([object(), float("nan"), 2**70, "a\nb", b"\xff" * 300, None, {1: {2: 3}}])
+    batch = data.draw(st.lists(messages | unsendable if data.draw(st.booleans()) else messages, max_size=8))
+    assert _encoded_at_once(codec, batch) == _encoded_one_by_one(codec, batch)
+
+
+def test_msgpack_encode_many_refuses_a_frame_beyond_max_frame_as_encode_does() -> None:
+    codec = sb.get_codec("msgpack", max_frame=10)
+    assert codec.encode_many([1, "short"]) == [codec.encode(1), codec.encode("short")]
+    with pytest.raises(sb.EncodeError, match="exceeds max_frame=10"):
+        codec.encode_many([1, "much too long for ten bytes", object()])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ..errors import ConfigError
@@ -123,6 +123,14 @@ class Codec(ABC, Generic[M]):
         (``lenprefix``) or line ending (``lines``). The default is ``encode``; override it
         only for that."""
         return self.encode(message)
+
+    def encode_many(self, messages: Iterable[M]) -> list[bytes]:
+        """``[encode(m) for m in messages]``: the same frames, or the ``EncodeError`` of the first message
+        that cannot be sent. ``call_many`` encodes its messages with it.
+
+        The default is that loop; a codec may override it to check and encode them all at C speed
+        (the built-ins do), falling back to the loop for the error."""
+        return list(map(self.encode, messages))
 
     @abstractmethod
     def decoder(self) -> Decoder[M]:
