@@ -73,8 +73,8 @@ class LineDecoder(LineBuffer, Decoder[M]):
         if fault is None:
             try:
                 if first is rest:
-                    return [rest(line) for line in lines]
-                return [first(lines[0]), *[rest(line) for line in lines[1:]]] if lines else []
+                    return list(map(rest, lines))  # (map: no Python step per line)
+                return [first(lines[0]), *map(rest, lines[1:])] if lines else []
             except Exception:
                 pass  # find which line, below
         out: list[M] = []
