@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import stdiobridge as sb
+from stdiobridge.codecs.jsonl import may_hold_long_int
 
 from strategies import CODEC_CASES, FLOATS, NOT_TAGGED, TAGGED_CASES, case_id, chunkings
 from vectors import same
@@ -232,3 +233,31 @@ def test_msgpack_encode_many_refuses_a_frame_beyond_max_frame_as_encode_does() -
     assert codec.encode_many([1, "short"]) == [codec.encode(1), codec.encode("short")]
     with pytest.raises(sb.EncodeError, match="exceeds max_frame=10"):
         codec.encode_many([1, "much too long for ten bytes", object()])
+
+
+# -- jsonl: integers beyond 64 bits are found wherever they sit in a chunk
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.binary(max_size=80),
+    digits=st.text(alphabet="0123456789", min_size=19, max_size=40),
+    after=st.binary(max_size=80),
+)
+def test_a_run_of_19_digits_is_always_suspected(before: bytes, digits: str, after: bytes) -> None:
+    """The sampled check (every ninth byte first) never misses a run of 19 digits, at any offset."""
+    assert may_hold_long_int(before + digits.encode() + after)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    small=st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30),
+    big=st.integers(2**64, 2**200) | st.integers(-(2**200), -(2**63) - 1),
+    where=st.integers(0, 30),
+)
+def test_jsonl_decodes_a_big_integer_exactly_among_many_lines(small: list[int], big: int, where: int) -> None:
+    values = [{"id": n, "v": [n, "x"]} for n in small]
+    values.insert(min(where, len(values)), {"id": big, "v": [big, "x"]})
+    chunk = "".join(json.dumps(v, separators=(",", ":")) + "\n" for v in values).encode()  # (orjson refuses big)
+    got = sb.get_codec("jsonl").decoder().feed(chunk)  # one chunk of many lines
+    assert got == values and all(type(v["id"]) is int for v in got)

@@ -26,6 +26,7 @@ _APPEND_NL = orjson.OPT_APPEND_NEWLINE
 # Digits -> "0", anything else -> " ": an integer orjson would turn into a float has 19+ digits in a row.
 _DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
 _LONG_RUN = b"0" * 19
+_TWO = b"00"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -41,15 +42,24 @@ def _exact_loads(text: str) -> Any:
 
 def may_hold_long_int(data: bytes) -> bool:
     """Whether ``data`` has a run of 19 digits (an integer beyond 64 bits has one; orjson would round it)."""
-    # Such a run holds a byte at an index divisible by 19: look at those first (cheap), and for a run
-    # only when one of them is a digit. ``48 in``: memchr for b"0"; find() beats ``in`` for a bytes needle.
-    return len(data) >= 19 and 48 in data[::19].translate(_DIGITS) and data.translate(_DIGITS).find(_LONG_RUN) >= 0
+    # Such a run holds two bytes at consecutive multiples of 9 (19 bytes span two of them, whatever the
+    # start): look at every ninth byte first (cheap), and for a run only where two in a row are digits,
+    # which short numbers, however many, seldom give. (find() beats ``in`` for a bytes needle.)
+    return (
+        len(data) >= 19
+        and data[::9].translate(_DIGITS).find(_TWO) >= 0
+        and data.translate(_DIGITS).find(_LONG_RUN) >= 0
+    )
 
 
 def loads_line(line: bytes) -> Any:
     """The JSON value of one line; integers of any size stay exact integers."""
     # ``may_hold_long_int(line)`` inlined (it runs per line; a call costs a third of the check)
-    if len(line) >= 19 and 48 in line[::19].translate(_DIGITS) and line.translate(_DIGITS).find(_LONG_RUN) >= 0:
+    if (
+        len(line) >= 19
+        and line[::9].translate(_DIGITS).find(_TWO) >= 0
+        and line.translate(_DIGITS).find(_LONG_RUN) >= 0
+    ):
         return _exact_loads(line.decode())  # maybe an integer orjson would round: the exact parser
     return orjson.loads(line)
 
