@@ -329,6 +329,9 @@ class Exchange:
         self._started = 0  # frames with a byte written and no answer yet (the window; untagged: what may be answered)
         self._by_id: dict[int, _Request] = {}  # tagged: delivered or queued, unanswered
         self._abandoned: set[int] = set()  # tagged: ids whose caller left; their answers are dropped
+        # Deadlines: those that come in order (the usual case: one limit, calls made one after another) wait in
+        # a queue, O(1) both ways; any other in a heap. Entries of finished calls are dropped when they surface.
+        self._in_order: collections.deque[tuple[float, int, Call]] = collections.deque()
         self._timers: list[tuple[float, int, Call]] = []
         self._seq = itertools.count()
 
@@ -365,6 +368,16 @@ class Exchange:
 
     def next_deadline(self) -> float | None:
         """The earliest deadline of a call still waiting, or ``None``."""
+        in_order = self._in_order
+        while in_order:
+            when, _, call = in_order[0]
+            if call.done:
+                in_order.popleft()  # stale: finished
+            elif call.deadline is not None and call.deadline != when:  # a rolling deadline moved on:
+                in_order.popleft()  # re-filed once, here, not per answer
+                heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+            else:
+                break
         timers = self._timers
         while timers:
             when, seq, call = timers[0]
@@ -373,8 +386,17 @@ class Exchange:
             elif call.deadline is not None and call.deadline != when:  # a rolling deadline moved on:
                 heapq.heapreplace(timers, (call.deadline, seq, call))  # re-filed once, here, not per answer
             else:
-                return when
-        return None
+                break
+        if not in_order:
+            return timers[0][0] if timers else None
+        return in_order[0][0] if not timers or in_order[0][0] <= timers[0][0] else timers[0][0]
+
+    def _pop_earliest(self) -> Call:
+        """Take the call whose deadline ``next_deadline`` just gave."""
+        in_order, timers = self._in_order, self._timers
+        if in_order and (not timers or in_order[0][0] <= timers[0][0]):
+            return in_order.popleft()[2]
+        return heapq.heappop(timers)[2]
 
     # -- sending
 
@@ -459,8 +481,13 @@ class Exchange:
         self.accepted += count
         if self.max_calls is not None and self.accepted >= self.max_calls:
             self.state = ChildState.DRAINING
-        if call.deadline is not None:
-            heapq.heappush(self._timers, (call.deadline, next(self._seq), call))
+        deadline = call.deadline
+        if deadline is not None:
+            in_order = self._in_order
+            if not in_order or in_order[-1][0] <= deadline:
+                in_order.append((deadline, 0, call))
+            else:
+                heapq.heappush(self._timers, (deadline, next(self._seq), call))
 
     def outgoing(self) -> list[bytes | memoryview]:
         """What to write next (several small frames, or the rest of a large one); empty when nothing is due.
@@ -825,7 +852,7 @@ class Exchange:
             if when is None or when > now:
                 self._recheck()
                 return done
-            _, _, call = heapq.heappop(self._timers)
+            call = self._pop_earliest()
             total = len(call.results)
             which = "a response" if total == 1 else f"response {len(call.answers_so_far()) + 1} of {total}"
             error = timeout_error(
@@ -980,7 +1007,7 @@ class Exchange:
             call = request.call
             if not call.done:
                 seen.setdefault(id(call), call)
-        for _, _, call in self._timers:
+        for _, _, call in itertools.chain(self._in_order, self._timers):
             if not call.done:
                 seen.setdefault(id(call), call)
         return list(seen.values())
@@ -991,6 +1018,7 @@ class Exchange:
         self._started = 0
         self._by_id.clear()
         self._abandoned.clear()
+        self._in_order.clear()
         self._timers.clear()
 
 

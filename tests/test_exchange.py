@@ -567,3 +567,49 @@ def test_request_ids_taken_at_once_are_the_next_ids(start: int) -> None:
     assert 0 not in taken and len(set(taken)) == 5
     assert sorted(taken) == sorted(next(one_by_one) for _ in range(5))
     assert next(at_once) == next(one_by_one)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["submit", "submit", "submit", "answer", "expire", "abandon"]),
+            st.sampled_from([None, 0.5, 1.0, 3.0, 10.0, float("inf")]),  # a call's limit
+            st.booleans(),  # rolling
+            st.integers(0, 3),  # how much time passes first, in half seconds
+        ),
+        max_size=40,
+    )
+)
+def test_next_deadline_and_expire_follow_every_waiting_call(steps: list[tuple[str, float | None, bool, int]]) -> None:
+    """Deadlines in order (a queue) and out of order (a heap), rolling ones moving on, calls ending every
+    way: ``next_deadline`` is always the earliest deadline of a call still waiting, and ``expire`` ends
+    exactly the calls past theirs."""
+    ex, wire = make("lines", tagged=True, max_pending=100, limit=2.0)  # tagged: a timeout keeps the child
+    now = 0.0
+    rid = 0
+    calls: list[Call] = []
+    waiting_ids: list[tuple[int, Call]] = []
+    for kind, limit, rolling, later in steps:
+        now += later * 0.5
+        if kind == "submit":
+            for _ in range(2 if rolling else 1):  # a rolling call of two: its first answer moves its deadline
+                rid += 1
+                waiting_ids.append((rid, None))  # type: ignore[arg-type]
+            ids = [i for i, _ in waiting_ids[-(2 if rolling else 1) :]]
+            call = ex.submit([(i, wire.encode((i, "m"))) for i in ids], now=now, limit=limit, rolling=rolling)
+            waiting_ids[-len(ids) :] = [(i, call) for i in ids]
+            calls.append(call)
+            flush(ex)
+        elif kind == "answer" and waiting_ids:
+            i, _ = waiting_ids.pop(0)
+            ex.received(wire.encode((i, "m")), now)
+        elif kind == "expire":
+            due = {id(c) for c in calls if not c.done and c.deadline is not None and c.deadline <= now}
+            ended = ex.expire(now)
+            assert due <= {id(c) for c in ended}
+            assert all(isinstance(c.error, sb.CallTimeout) for c in ended if id(c) in due)
+        elif kind == "abandon" and calls and not calls[-1].done:
+            ex.abandon(calls[-1])
+        live = [c.deadline for c in calls if not c.done and c.deadline is not None]
+        assert ex.next_deadline() == (min(live) if live else None)
