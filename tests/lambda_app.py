@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
-import time
 from typing import Any
 
 from stdiobridge.aws_lambda import make_handler
@@ -30,26 +30,22 @@ bridge_handler = make_handler(
 INIT_CHILD = bridge_handler.pid
 
 
-def _state(pid: int) -> str:
-    """The /proc state letter of ``pid`` ("" once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return ""
-    return stat[stat.rindex(b")") + 2 :].split()[0].decode()
-
-
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Answer through the bridge, with pids and spawn count beside the child's answer."""
     control = event.get("_control") if isinstance(event, dict) else None
     if control == "kill-child":
         pid = bridge_handler.pid
         assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        end = time.monotonic() + 5
-        while _state(pid) not in ("", "Z", "X") and time.monotonic() < end:
-            time.sleep(0.005)
+        pidfd = os.pidfd_open(pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            # Dead means every thread gone (the pidfd's POLLIN), not only the main one: a Go child's main
+            # thread shows "Z" in /proc while its other threads, and with them its pipes, live on a moment.
+            waiter = select.poll()
+            waiter.register(pidfd, select.POLLIN)
+            waiter.poll(5000)
+        finally:
+            os.close(pidfd)
         return {"killed": pid}
     if control == "unbounded":
         answer = bridge_handler.bridge.call(bridge_handler.map_request(event, context), timeout=None)
