@@ -245,7 +245,7 @@ def test_msgpack_encode_many_refuses_a_frame_beyond_max_frame_as_encode_does() -
     after=st.binary(max_size=80),
 )
 def test_a_run_of_19_digits_is_always_suspected(before: bytes, digits: str, after: bytes) -> None:
-    """The sampled check (every ninth byte first) never misses a run of 19 digits, at any offset."""
+    """The sampled checks (every 19th byte, then every ninth) never miss a run of 19 digits, at any offset."""
     assert may_hold_long_int(before + digits.encode() + after)
 
 

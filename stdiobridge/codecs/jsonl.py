@@ -42,11 +42,12 @@ def _exact_loads(text: str) -> Any:
 
 def may_hold_long_int(data: bytes) -> bool:
     """Whether ``data`` has a run of 19 digits (an integer beyond 64 bits has one; orjson would round it)."""
-    # Such a run holds two bytes at consecutive multiples of 9 (19 bytes span two of them, whatever the
-    # start): look at every ninth byte first (cheap), and for a run only where two in a row are digits,
-    # which short numbers, however many, seldom give. (find() beats ``in`` for a bytes needle.)
+    # Cheap samples first, the whole scan last. Such a run holds a byte at a multiple of 19 (``48 in``: a
+    # memchr for b"0"), and two bytes at consecutive multiples of 9 (19 bytes span two of them, whatever the
+    # start): many short numbers pass the first test, seldom the second. (find() beats ``in`` for a bytes needle.)
     return (
         len(data) >= 19
+        and 48 in data[::19].translate(_DIGITS)
         and data[::9].translate(_DIGITS).find(_TWO) >= 0
         and data.translate(_DIGITS).find(_LONG_RUN) >= 0
     )
@@ -57,6 +58,7 @@ def loads_line(line: bytes) -> Any:
     # ``may_hold_long_int(line)`` inlined (it runs per line; a call costs a third of the check)
     if (
         len(line) >= 19
+        and 48 in line[::19].translate(_DIGITS)
         and line[::9].translate(_DIGITS).find(_TWO) >= 0
         and line.translate(_DIGITS).find(_LONG_RUN) >= 0
     ):
