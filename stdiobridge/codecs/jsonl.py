@@ -55,13 +55,9 @@ def may_hold_long_int(data: bytes) -> bool:
 
 def loads_line(line: bytes) -> Any:
     """The JSON value of one line; integers of any size stay exact integers."""
-    # ``may_hold_long_int(line)`` inlined (it runs per line; a call costs a third of the check)
-    if (
-        len(line) >= 19
-        and 48 in line[::19].translate(_DIGITS)
-        and line[::9].translate(_DIGITS).find(_TWO) >= 0
-        and line.translate(_DIGITS).find(_LONG_RUN) >= 0
-    ):
+    # ``may_hold_long_int(line)`` inlined (it runs per line; a call costs a third of the check), without its
+    # every-ninth-byte step: that one pays off across a chunk of many numbers, not within one line
+    if len(line) >= 19 and 48 in line[::19].translate(_DIGITS) and line.translate(_DIGITS).find(_LONG_RUN) >= 0:
         return _exact_loads(line.decode())  # maybe an integer orjson would round: the exact parser
     return orjson.loads(line)
 
