@@ -268,6 +268,16 @@ class Call:
             raise self.error
         return self.results
 
+    def answered(self, now: float) -> bool:
+        """Answers of it came (``pending`` counts those still due): True once all have, and it is done;
+        else a rolling deadline starts again (``next_deadline`` re-files it)."""
+        if not self.pending:
+            self._finish()
+            return True
+        if self.rolling and self.limit is not None:
+            self.deadline = now + self.limit
+        return False
+
     def _fail(self, error: BaseException) -> bool:
         if self.done:
             return False
@@ -752,11 +762,8 @@ class Exchange:
                 return done + self._early_answer(data)
             if call.done:
                 continue
-            if not call.pending:
-                call._finish()
+            if call.answered(now):
                 done.append(call)
-            elif call.rolling and call.limit is not None:
-                call.deadline = now + call.limit  # next_deadline re-files it
         self._recheck()
         return done
 
@@ -804,11 +811,8 @@ class Exchange:
                 continue
             call.results[index] = message
             call.pending -= 1
-            if not call.pending:
-                call._finish()
+            if call.answered(now):
                 done.append(call)
-            elif call.rolling and call.limit is not None:
-                call.deadline = now + call.limit  # next_deadline re-files it
         if answered:
             self.fresh = False
         self._recheck()
@@ -834,11 +838,8 @@ class Exchange:
         call.pending -= len(messages)
         self._started -= len(messages)
         self.fresh = False
-        if not call.pending:
-            call._finish()
+        if call.answered(now):
             done.append(call)
-        elif call.rolling and call.limit is not None:
-            call.deadline = now + call.limit  # next_deadline re-files it
         self._recheck()
         return True
 
