@@ -129,7 +129,7 @@ class Codec(ABC, Generic[M]):
         that cannot be sent. ``call_many`` encodes its messages with it.
 
         The default is that loop; a codec may override it to check and encode them all at C speed
-        (the built-ins do), falling back to the loop for the error."""
+        (``msgpack`` does), falling back to the loop for the error."""
         return list(map(self.encode, messages))
 
     @abstractmethod
