@@ -441,16 +441,17 @@ def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list
     return seen
 
 
+def _batch_steps(kinds: list[str], max_chunk: int) -> st.SearchStrategy[list[tuple[str, int, int]]]:
+    """Steps for the batch properties: a kind, an amount (bytes the pipe takes, or frames answered), and the
+    size of the reads that bring answers in (one byte up to several frames)."""
+    return st.lists(st.tuples(st.sampled_from(kinds), st.integers(1, 40), st.integers(1, max_chunk)), max_size=25)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     texts=st.lists(st.text(alphabet="abc", min_size=0, max_size=6), min_size=2, max_size=12),
     max_pending=st.integers(1, 5),
-    steps=st.lists(
-        st.tuples(
-            st.sampled_from(["write", "write", "answer", "answer", "rogue"]), st.integers(1, 40), st.integers(1, 9)
-        ),
-        max_size=25,
-    ),
+    steps=_batch_steps(["write", "write", "answer", "answer", "rogue"], max_chunk=9),
 )
 def test_a_batch_behaves_exactly_as_one_request_per_frame(
     texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
@@ -533,14 +534,7 @@ _MISSING_RESULT = Call(1, None, None, False).results[0]
 @given(
     texts=st.lists(st.text(alphabet="ab", min_size=0, max_size=5), min_size=2, max_size=10),
     max_pending=st.integers(1, 5),
-    steps=st.lists(
-        st.tuples(
-            st.sampled_from(["write", "write", "answer", "ordered", "ordered", "again", "rogue", "abandon"]),
-            st.integers(1, 40),
-            st.integers(1, 64),  # chunk: a read of one byte to several frames
-        ),
-        max_size=25,
-    ),
+    steps=_batch_steps(["write", "write", "answer", "ordered", "ordered", "again", "rogue", "abandon"], max_chunk=64),
 )
 @example(  # answers in order, in bulk, reopen the window
     texts=["a", "b", "ab", "", "b"],
