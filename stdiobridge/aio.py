@@ -24,7 +24,7 @@ from typing import Any
 from .errors import BridgeClosed, BridgeError, ProtocolError
 from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
 from .failures import tail_note
-from .front import Front
+from .front import READ_CHUNK, Front, read_out
 from .process import ChildProcess, describe_exit, retire
 from .spec import check_call_timeout
 
@@ -32,7 +32,6 @@ __all__ = ["AsyncBridge"]
 
 log = logging.getLogger("stdiobridge")
 
-_CHUNK = 68 << 10  # one read takes a 64 KiB message with its framing (below malloc's mmap threshold)
 _READS_PER_WAKE = 32  # full reads taken in one wake-up of the reader (about 2 MiB), then the loop gets a turn
 _REAP_WAIT = 0.5
 _QUICK_RUN = 8  # calls answered without yielding in a row, at most, before one goes through the loop
@@ -339,7 +338,7 @@ class AsyncBridge(Front):
     def _silent(self, child: _Child) -> bool:
         """Untagged: nothing waits on stdout before a request goes out (a stale answer, a log line)."""
         try:
-            data = os.read(child.proc.stdout_fd, _CHUNK)
+            data = os.read(child.proc.stdout_fd, READ_CHUNK)
         except BlockingIOError:
             return True
         except OSError:
@@ -361,7 +360,7 @@ class AsyncBridge(Front):
             return False, None
         if n == len(frame):
             try:
-                data = os.read(child.proc.stdout_fd, _CHUNK)
+                data = os.read(child.proc.stdout_fd, READ_CHUNK)
             except BlockingIOError:
                 data = b""
             except OSError:
@@ -557,25 +556,28 @@ class AsyncBridge(Front):
 
     def _readable(self, child: _Child) -> None:
         """stdout is readable: read while reads come back full (a big answer: the pipe holds more), in
-        reads of _CHUNK (a bigger one allocates from mmap per read), a bounded number per wake-up."""
+        reads of READ_CHUNK (a bigger one allocates from mmap per read), a bounded number per wake-up."""
         ended: list[Call] = []
         fd = child.proc.stdout_fd
         got = False
         for _ in range(_READS_PER_WAKE):
             try:
-                data = os.read(fd, _CHUNK)
+                data, size, full = read_out(fd, child.ex)
             except BlockingIOError:
                 break
             except OSError:
-                data = b""
-            if not data:
+                size = 0
+            if not size:
                 if ended:
                     self._after(child, ended)
                 self._exited(child)
                 return
             got = True
-            ended += child.ex.received(data, child.loop.time())
-            if len(data) < _CHUNK:
+            if data is None:
+                ended += child.ex.received_into(size, child.loop.time())
+            else:
+                ended += child.ex.received(data, child.loop.time())
+            if not full:
                 break
         if not got:
             return  # nothing there after all
@@ -632,7 +634,7 @@ class AsyncBridge(Front):
             return
         while True:
             try:
-                data = os.read(child.proc.stdout_fd, _CHUNK)
+                data = os.read(child.proc.stdout_fd, READ_CHUNK)
             except (BlockingIOError, OSError):
                 break
             if not data:

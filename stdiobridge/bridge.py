@@ -26,7 +26,7 @@ from .codecs import Codec
 from .errors import BridgeError, CallTimeout, ProtocolError
 from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, Frame, frame_size
 from .failures import tail_note
-from .front import Front
+from .front import READ_CHUNK, Front, read_out
 from .process import ChildProcess, describe_exit, retire
 from .spec import check_call_timeout
 
@@ -36,7 +36,6 @@ log = logging.getLogger("stdiobridge")
 
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _WRITE = select.POLLOUT | select.POLLERR
-_CHUNK = 68 << 10  # one read takes a 64 KiB message with its framing (below malloc's mmap threshold)
 _BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
@@ -224,7 +223,7 @@ class Bridge(Front):
                             # Read before waiting: the child has often answered by now (on one CPU it runs as
                             # soon as our write wakes it), and EAGAIN costs less than the poll it saves.
                             try:  # noqa: SIM105  (contextlib.suppress: two calls more on every call)
-                                data = os.read(child.out_fd, _CHUNK)
+                                data = os.read(child.out_fd, READ_CHUNK)
                             except BlockingIOError:
                                 pass
                             if data:
@@ -260,46 +259,53 @@ class Bridge(Front):
         """The fast path wrote ``n`` bytes of ``frame`` (id ``rid``, 0 untagged) and read ``data`` (``b""``:
         nothing yet), which ``quick_take`` did not take as the answer (it said ``message``). An answer not
         there yet, or only begun, is read on in place: at once while reads come back full (the pipe holds
-        more: a poll would only say so), else after waiting as a blocking read would (``_await_answer``).
-        Anything else registers the request as a ``Call`` for the general path: a partial write, a read
-        that is not (only) the answer, the deadline, the child's end. Returns the answer, or that call."""
+        more: a poll would only say so), else after waiting as a blocking read would (``_await_answer``);
+        the rest of a big one straight into the decoder's buffer (``read_buffer``). Anything else registers
+        the request as a ``Call`` for the general path: a partial write, a read that is not (only) the
+        answer, the deadline, the child's end. Returns the answer, or that call."""
         ex = child.ex
         entered = monotonic()  # a wait here counts against the call's deadline
         counted = 0
         if n == frame_size(frame):
-            full = len(data) == _CHUNK
-            while message is PARTIAL or not data:
-                data = b""
-                if full:
-                    try:  # noqa: SIM105  (as in call)
-                        data = os.read(child.out_fd, _CHUNK)
-                    except BlockingIOError:
-                        pass
-                if not data:  # nothing more yet (or the end, which the poll shows at once)
+            fd = child.out_fd
+            got = len(data)
+            ready = got == READ_CHUNK  # a full read: the pipe likely holds more
+            while message is PARTIAL or not got:
+                if not ready:  # nothing more yet (or the end, which the poll shows at once)
                     if not counted:
                         ex.quick_waits(n)
                         counted = n
-                    data = self._await_answer(child, limit, entered, lock)
-                    if not data:
+                    if not self._await_answer(child, limit, entered, lock):
                         break
-                full = len(data) == _CHUNK
-                message = ex.quick_take(n - counted, data, rid)
+                try:
+                    read, got, ready = read_out(fd, ex)
+                except BlockingIOError:
+                    if not ready:  # still nothing after the wait: the general path sees why (the end, the deadline)
+                        break
+                    ready = False
+                    continue
+                if not got:  # the end of stdout
+                    break
+                if read is None:
+                    message = ex.quick_fill(n - counted, got, rid)
+                else:
+                    message = ex.quick_take(n - counted, read, rid)
             if message is not NO_ANSWER and message is not PARTIAL:
                 return message
         return ex.quick_register(frame, n, entered, limit, rid, counted=counted)
 
     @staticmethod
-    def _await_answer(child: _Child, limit: float | None, entered: float, lock: threading.Lock | None) -> bytes:
+    def _await_answer(child: _Child, limit: float | None, entered: float, lock: threading.Lock | None) -> bool:
         """Wait for more of the fast path's answer as a blocking read would: one poll of stdout, the pidfd
         and, tagged, other callers' wake-up, until the deadline of a call that began waiting at
-        ``entered`` (``lock``, tagged, released meanwhile: only the turn's holder reads stdout); then read
-        once. ``b""`` when nothing came (the general path then sees why)."""
+        ``entered`` (``lock``, tagged, released meanwhile: only the turn's holder reads stdout). False when
+        the deadline has passed already (the general path then says so)."""
         budget = child.ex.default_limit() if limit is None else limit
         wait = None
         if budget is not None and budget != _INF:
             left = entered + budget - monotonic()
             if left <= 0:
-                return b""
+                return False
             wait = min(left * 1000.0 + 1.0, _MAX_POLL_MS)
         if lock is None:
             child.poll(wait)
@@ -309,10 +315,7 @@ class Bridge(Front):
                 child.poll(wait)
             finally:
                 lock.acquire()
-        try:
-            return os.read(child.out_fd, _CHUNK)
-        except BlockingIOError:
-            return b""
+        return True
 
     def _call_tagged(self, message: Any, timeout: float | None) -> Any:
         """A tagged call: the flat path when nobody else is using the child, else the shared one.
@@ -342,7 +345,7 @@ class Bridge(Front):
                             message = NO_ANSWER
                             if n == len(frame):
                                 try:  # noqa: SIM105  (as in call)
-                                    data = os.read(child.out_fd, _CHUNK)
+                                    data = os.read(child.out_fd, READ_CHUNK)
                                 except BlockingIOError:
                                     pass
                                 if data:
@@ -538,7 +541,7 @@ class Bridge(Front):
         """Read what stdout holds now (non-blocking) into the exchange; EOF means the child is gone."""
         while True:
             try:
-                data = os.read(child.out_fd, _CHUNK)
+                data = os.read(child.out_fd, READ_CHUNK)
             except BlockingIOError:
                 break
             except OSError:
@@ -643,28 +646,35 @@ class Bridge(Front):
     def _read_out(self, child: _Child, call: Call, lock: _StateLock | None) -> int:
         """Read stdout into the exchange: 1 if anything came, 0 for nothing yet, -1 at its end (handled).
 
-        Reads of ``_CHUNK`` bytes, repeated at once while they come back full (a big answer: the pipe
+        Reads of ``READ_CHUNK`` bytes, repeated at once while they come back full (a big answer: the pipe
         holds more, and a poll between them would only say so) until ``call`` is done. Bigger reads
-        would cost more: Python allocates a fresh buffer per read, from mmap beyond 128 KiB."""
+        would cost more: Python allocates a fresh buffer per read, from mmap beyond 128 KiB. The rest
+        of a big answer whose size the decoder knows is read straight into its buffer instead."""
         ex = child.ex
         out_fd = child.out_fd
         got = 0
         while True:
             try:
-                data = os.read(out_fd, _CHUNK)
+                data, size, full = read_out(out_fd, ex)
             except BlockingIOError:
                 return got
             except OSError:
-                data = b""
-            if not data:
+                size = 0
+            if not size:
                 self._step(lock, lambda: self._gone(child))
                 return -1
-            if lock is None:
+            if data is None:
+                if lock is None:
+                    ex.received_into(size, monotonic())
+                else:
+                    with lock:
+                        ex.received_into(size, monotonic())
+            elif lock is None:
                 ex.received(data, monotonic())
             else:
                 with lock:
                     ex.received(data, monotonic())
-            if len(data) < _CHUNK or call.done:
+            if not full or call.done:
                 return 1
             got = 1
 

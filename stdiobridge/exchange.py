@@ -670,6 +670,27 @@ class Exchange:
         self._taken = (data, messages, None)
         return NO_ANSWER
 
+    def quick_fill(self, sent: int, nbytes: int, rid: int = 0) -> Any:
+        """``quick_take`` for ``nbytes`` read straight into ``read_buffer()`` (the rest of a big answer)."""
+        self.stats.bytes_received += nbytes
+        seen = bytes(self.partial)  # the answer's first bytes: what error messages show of it
+        try:
+            messages = self._decoder.buffer_updated(nbytes)
+        except ProtocolError as err:
+            self._taken = (seen, err.messages, err)
+            return NO_ANSWER
+        if not messages:
+            return PARTIAL
+        if len(messages) == 1 and (rid or not self._decoder.buffered):
+            answer = messages[0]
+            if not rid or answer[0] == rid:
+                self.stats.calls += 1
+                self.stats.bytes_sent += sent
+                self.partial.clear()
+                return answer[1] if rid else answer
+        self._taken = (seen, messages, None)
+        return NO_ANSWER
+
     def quick_register(
         self, frame: Frame, written: int, now: float, limit: float | None, rid: int = 0, *, counted: int = 0
     ) -> Call:
@@ -690,6 +711,14 @@ class Exchange:
 
     # -- receiving
 
+    def read_buffer(self) -> memoryview | None:
+        """Where to read the rest of a big answer straight into (``Decoder.get_buffer``), or ``None``: read
+        bytes and pass them to ``received`` or ``quick_take``. The reader releases the view, then reports
+        what it read with ``received_into`` or ``quick_fill``."""
+        if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return None
+        return self._decoder.get_buffer()
+
     def received(self, data: bytes, now: float) -> list[Call]:
         """Bytes from the child's stdout; returns the calls they completed (answered or failed)."""
         self.stats.bytes_received += len(data)
@@ -698,16 +727,35 @@ class Exchange:
         try:
             messages = self._decoder.feed(data)
         except ProtocolError as err:
-            done = self._deliver(err.messages, now, data) if err.messages else []
-            if not self.usable and self.state is not ChildState.DRAINING:  # already broken by those messages
-                return done
-            return done + self._break(stopped(err, self.child))
+            return self._fault(err, now, data)
         if not messages:
             if len(self.partial) < _PARTIAL_KEPT:
                 self.partial += data[: _PARTIAL_KEPT - len(self.partial)]
             return []
         self.partial.clear()
         return self._deliver(messages, now, data)
+
+    def received_into(self, nbytes: int, now: float) -> list[Call]:
+        """``received`` for ``nbytes`` read straight into ``read_buffer()``."""
+        self.stats.bytes_received += nbytes
+        if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return []
+        seen = bytes(self.partial)  # the answer's first bytes: what error messages show of it
+        try:
+            messages = self._decoder.buffer_updated(nbytes)
+        except ProtocolError as err:
+            return self._fault(err, now, seen)
+        if not messages:
+            return []
+        self.partial.clear()
+        return self._deliver(messages, now, seen)
+
+    def _fault(self, err: ProtocolError, now: float, data: bytes) -> list[Call]:
+        """The decoder raised on ``data``: deliver the messages it completed before, then break the child."""
+        done = self._deliver(err.messages, now, data) if err.messages else []
+        if not self.usable and self.state is not ChildState.DRAINING:  # already broken by those messages
+            return done
+        return done + self._break(stopped(err, self.child))
 
     def _deliver(self, messages: list[Any], now: float, data: bytes) -> list[Call]:
         if self.tagged:

@@ -22,12 +22,31 @@ from .exchange import Call, Exchange, RequestIds
 from .process import ChildProcess, StderrMode, finish_background_work
 from .spec import OPTION_NAMES, BridgeSpec, build_spec, unknown_option
 
-__all__ = ["TAGGED_ENV", "Front"]
+__all__ = ["READ_CHUNK", "TAGGED_ENV", "Front", "read_out"]
 
 F = TypeVar("F", bound="Front")
 
 #: The environment variable that tells a child whether request ids are on the wire ("1") or not ("0").
 TAGGED_ENV = "STDIOBRIDGE_TAGGED"
+
+#: One read of a child's stdout: a 64 KiB message with its framing, below malloc's mmap threshold (a
+#: bigger read would allocate, and fault in, fresh pages every time).
+READ_CHUNK = 68 << 10
+
+
+def read_out(fd: int, ex: Exchange) -> tuple[bytes | None, int, bool]:
+    """One read of a child's stdout for ``ex``: ``(data, size, full)``, where ``full`` says the read got all
+    it asked for (the pipe likely holds more). ``data`` is what was read, for ``ex.received``, or ``None``
+    when the ``size`` bytes went straight into ``ex.read_buffer()`` (the rest of a big answer), for
+    ``ex.received_into``. Raises ``BlockingIOError`` when nothing is there; ``size`` 0 is the end."""
+    into = ex.read_buffer()
+    if into is None:
+        data = os.read(fd, READ_CHUNK)
+        return data, len(data), len(data) == READ_CHUNK
+    with into:  # released before received_into: the answer then becomes bytes without a copy
+        size = os.readv(fd, (into,))
+        return None, size, size == len(into)
+
 
 _fronts: weakref.WeakSet[Front] = weakref.WeakSet()
 _D = BridgeSpec  # the defaults below are the spec's own

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import stdiobridge as sb
+from stdiobridge.codecs.lenprefix import LenPrefixDecoder
 
-from childprogs import faulty
+from childprogs import bigframe, faulty
 from helpers import open_fds, running, state, wait_gone, zombies_of
 
 MakeBridge = Callable[..., Any]
@@ -69,6 +70,62 @@ def test_the_rest_of_an_answer_that_never_comes_times_out_at_the_deadline(make_b
         assert info.value.received >= len("01234")
         if not br.tagged:  # (tagged, the child is kept: this one reads no more requests)
             assert br.call("fresh") == "fresh" and br.pid != pid
+
+
+BIG = b"!" + bytes(range(256)) * 1200  # a frame's rest after the first read is big enough to be read into place
+
+
+@pytest.fixture
+def lent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes reported to ``LenPrefixDecoder.buffer_updated``: reads that went straight into a frame."""
+    sizes: list[int] = []
+    real = LenPrefixDecoder.buffer_updated
+
+    def spy(self: Any, nbytes: int) -> list[Any]:
+        sizes.append(nbytes)
+        return real(self, nbytes)
+
+    monkeypatch.setattr(LenPrefixDecoder, "buffer_updated", spy)
+    return sizes
+
+
+def test_a_big_answer_in_two_pieces_is_read_into_place_and_comes_back_whole(
+    make_bridge: MakeBridge, lent: list[int]
+) -> None:
+    with make_bridge(bigframe("split", "0.2"), codec="lenprefix", timeout=10) as br:
+        assert br.call(b"warm") == b"warm"
+        pid, calls, received = br.pid, br.stats.calls, br.stats.bytes_received
+        answer = br.call(BIG)
+        assert answer == BIG and type(answer) is bytes
+        assert lent and sum(lent) < len(BIG)  # the rest was read into place, after a first plain read
+        frame = len(BIG) + 4 + (4 if br.tagged else 0)
+        assert br.stats.bytes_received - received == frame and br.stats.calls == calls + 1
+        assert br.pid == pid and br.call(b"next") == b"next" and br.stats.failures == 0
+
+
+def test_a_crash_inside_a_big_answer_keeps_its_first_bytes(make_bridge: MakeBridge, lent: list[int]) -> None:
+    with make_bridge(bigframe("crash-mid"), codec="lenprefix", timeout=10) as br:
+        assert br.call(b"warm") == b"warm"
+        with pytest.raises(sb.ChildExited) as info:
+            br.call(BIG)
+        assert info.value.returncode == 4 and "segfault in handler" in info.value.stderr_tail
+        assert info.value.partial and BIG[:16] in info.value.partial
+        assert br.call(b"fine") == b"fine"
+
+
+def test_the_rest_of_a_big_answer_that_never_comes_times_out_at_the_deadline(
+    make_bridge: MakeBridge, lent: list[int]
+) -> None:
+    with make_bridge(bigframe("hang-mid"), codec="lenprefix", timeout=0.5, startup_timeout=30) as br:
+        assert br.call(b"warm") == b"warm"
+        pid = br.pid
+        start = time.monotonic()
+        with pytest.raises(sb.CallTimeout) as info:
+            br.call(BIG)
+        assert 0.5 <= time.monotonic() - start < 1.0
+        assert info.value.received >= len(BIG) // 2 and lent
+        if not br.tagged:  # (tagged, the child is kept: this one reads no more requests)
+            assert br.call(b"fresh") == b"fresh" and br.pid != pid
 
 
 def test_hang_times_out_promptly_kills_the_child_and_next_call_gets_a_new_one(make_bridge: MakeBridge) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -261,3 +263,80 @@ def test_jsonl_decodes_a_big_integer_exactly_among_many_lines(small: list[int], 
     chunk = "".join(json.dumps(v, separators=(",", ":")) + "\n" for v in values).encode()  # (orjson refuses big)
     got = sb.get_codec("jsonl").decoder().feed(chunk)  # one chunk of many lines
     assert got == values and all(type(v["id"]) is int for v in got)
+
+
+def _payload(size: int, seed: int) -> bytes:
+    """``size`` bytes that differ from one message to the next (a shifted byte ramp)."""
+    ramp = bytes((seed + i) % 251 for i in range(256))
+    return (ramp * (size // 256 + 1))[:size]
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@given(
+    sizes=st.lists(st.sampled_from([0, 3, 65_535, 65_536, 70_000]) | st.integers(0, 300_000), min_size=1, max_size=4),
+    data=st.data(),
+)
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_reads_into_lent_buffers_mixed_with_feeds_decode_the_same(tagged: bool, sizes: list[int], data: Any) -> None:
+    """A reader may read any part of the stream into ``get_buffer()``'s view or feed it, in any chunks:
+    the view is never more than the current frame's rest, ``buffered`` stays exact, messages are bytes."""
+    codec = sb.get_codec("lenprefix")
+    msgs: list[Any] = [_payload(size, i) for i, size in enumerate(sizes)]
+    if tagged:
+        codec = codec.tagged()
+        msgs = [(i + 1, m) for i, m in enumerate(msgs)]
+    frames = [codec.encode(m) for m in msgs]
+    ends = list(itertools.accumulate(map(len, frames)))
+    stream = b"".join(frames)
+    dec = codec.decoder()
+    got: list[Any] = []
+    pos = 0
+    while pos < len(stream):
+        want = data.draw(st.integers(1, 150_000), label="chunk")
+        view = dec.get_buffer()
+        if view is not None and data.draw(st.booleans(), label="into"):
+            end = next(e for e in ends if e > pos)
+            assert len(view) == end - pos  # exactly the rest of this frame's payload
+            take = min(want, len(view))
+            with view:
+                view[:take] = stream[pos : pos + take]
+            got += dec.buffer_updated(take)
+        else:
+            take = min(want, len(stream) - pos)
+            got += dec.feed(stream[pos : pos + take])
+        pos += take
+        assert dec.buffered == pos - max((e for e in ends if e <= pos), default=0)
+    assert got == msgs
+    assert all(type(m[1] if tagged else m) is bytes for m in got)
+
+
+def test_a_frame_read_into_place_is_its_message_without_a_copy() -> None:
+    """Read into the lent buffer, a 4 MiB frame takes about its own size in memory; the chunks a reader
+    feeds instead are held, then joined (about twice the size at the peak)."""
+    size = 4 << 20
+    codec = sb.get_codec("lenprefix")
+    frame = codec.encode(_payload(size, 0))
+
+    def peak(into: bool) -> tuple[int, bytes]:
+        dec = codec.decoder()
+        tracemalloc.start()
+        try:
+            pos = 1 << 16
+            out = dec.feed(frame[:pos])
+            while not out:
+                view = dec.get_buffer() if into else None
+                if view is None:
+                    out = dec.feed(frame[pos : pos + (1 << 16)])
+                    pos += 1 << 16
+                    continue
+                with view:
+                    view[:] = memoryview(frame)[pos:]
+                out = dec.buffer_updated(len(frame) - pos)
+            return tracemalloc.get_traced_memory()[1], out[0]
+        finally:
+            tracemalloc.stop()
+
+    into_peak, message = peak(into=True)
+    fed_peak, same_message = peak(into=False)
+    assert message == same_message == frame[4:] and type(message) is bytes
+    assert into_peak < size * 1.1 < size * 1.8 < fed_peak

@@ -48,6 +48,20 @@ class Decoder(ABC, Generic[M]):
     def buffered(self) -> int:
         """Bytes held that do not make a whole frame yet."""
 
+    def get_buffer(self) -> memoryview | None:
+        """Where the next bytes of the stream may be read straight into, or ``None``: feed them instead.
+
+        As ``asyncio.BufferedProtocol.get_buffer``: a decoder that knows how much of a big frame is still
+        to come may lend a writable view of its rest, which saves a reader the allocation of every read
+        and the copy that joins the chunks. Whoever reads into it releases the view, then reports the
+        bytes with ``buffer_updated``. Calling ``feed`` instead stays right at any time. The default
+        lends nothing."""
+        return None
+
+    def buffer_updated(self, nbytes: int) -> list[M]:
+        """Take the ``nbytes`` just read into the start of ``get_buffer()``'s view; returns as ``feed``."""
+        raise TypeError(f"{type(self).__name__} lends no buffer (get_buffer returned None)")
+
 
 _SIGNATURES: dict[type, inspect.Signature] = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 from typing import Any
 
@@ -13,6 +14,7 @@ __all__ = ["LenPrefixCodec", "LenPrefixDecoder"]
 _FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _ORDERS = {"big": ">", "little": "<"}
 _PARTS = 1 << 16  # encode_parts: a payload this large is written in place (copying it costs more than a writev)
+_LEND = 1 << 16  # get_buffer: lent for a payload with this much still to come (less: plain reads cost less)
 _TEXT = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}  # printable ASCII, tab, LF, CR
 
 
@@ -38,9 +40,24 @@ class LenPrefixDecoder(Decoder[Any]):
     memory, however small the chunks), joined once when the payload is whole.
     With ``tag`` (tagged mode), every payload starts with a 4-byte request id and
     messages are ``(id, bytes)`` pairs.
+
+    A reader may instead read the rest of a big payload straight into place (``get_buffer``): the
+    payload is then one buffer of its whole size, which becomes the message without a copy.
     """
 
-    __slots__ = ("_max", "_need", "_pieces", "_prefix", "_tag", "_unpack", "_width")
+    __slots__ = (
+        "_frame",
+        "_got",
+        "_ident",
+        "_max",
+        "_need",
+        "_pieces",
+        "_prefix",
+        "_tag",
+        "_unpack",
+        "_view",
+        "_width",
+    )
 
     def __init__(self, header: struct.Struct, max_frame: int, tag: struct.Struct | None = None) -> None:
         self._prefix = b""  # a partial prefix
@@ -50,10 +67,62 @@ class LenPrefixDecoder(Decoder[Any]):
         self._width = header.size
         self._max = max_frame
         self._tag = tag.unpack_from if tag is not None else None
+        # Once a buffer is lent: the payload (the message, after the id when tagged) being read into place,
+        # a view of it, the bytes of the payload received so far (id included) and the id.
+        self._frame: io.BytesIO | None = None
+        self._view: memoryview | None = None
+        self._got = 0
+        self._ident = 0
 
     @property
     def buffered(self) -> int:
-        return len(self._prefix) + (self._pieces.held + self._width if self._need >= 0 else 0)
+        if self._need < 0:
+            return len(self._prefix)
+        return self._width + (self._got if self._view is not None else self._pieces.held)
+
+    def get_buffer(self) -> memoryview | None:
+        """The rest of the current payload, once at least 64 KiB of it are still to come, else ``None``.
+        Its whole buffer is allocated then: as much as the prefix announced, at most ``max_frame``."""
+        view = self._view
+        if view is None:
+            if self._need < 0 or self._need - self._pieces.held < _LEND:
+                return None
+            view = self._lend()
+            if view is None:
+                return None
+        return view[self._got - (4 if self._tag else 0) :]
+
+    def _lend(self) -> memoryview | None:
+        """Move the payload received so far into a buffer of the payload's size; ``None`` (tagged) while
+        its id is not in yet or is 0 (which ``feed`` reports as it completes)."""
+        pieces = self._pieces
+        skip = 0
+        if self._tag is not None:
+            if pieces.held < 4 or not (ident := self._tag(pieces.head(4))[0]):
+                return None
+            self._ident = ident
+            skip = 4
+        self._got = pieces.held
+        frame = io.BytesIO(pieces.join(skip=skip))
+        frame.seek(self._need - skip - 1)
+        frame.write(b"\0")  # sized at once (zero-filled: Python has no uninitialised bytes to read into)
+        self._frame = frame
+        self._view = frame.getbuffer()
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> list[Any]:
+        self._got += nbytes
+        return [self._done()] if self._got >= self._need else []
+
+    def _done(self) -> Any:
+        """The message read into place: its buffer, as ``bytes`` without a copy (no view of it left)."""
+        assert self._frame is not None and self._view is not None
+        self._view.release()
+        message = self._frame.getvalue()
+        self._frame = self._view = None
+        self._need = -1
+        self._got = 0
+        return message if self._tag is None else (self._ident, message)
 
     def feed(self, data: bytes) -> list[Any]:
         width = self._width
@@ -69,7 +138,16 @@ class LenPrefixDecoder(Decoder[Any]):
         out: list[Any] = []
         pos = 0
         end = len(data)
-        if self._need >= 0:  # inside a payload: the hot loop of a big frame in small chunks
+        if self._view is not None:  # a payload lent to a reader (get_buffer), fed bytes after all: copied in
+            take = min(end, self._need - self._got)
+            start = self._got - (4 if self._tag else 0)
+            self._view[start : start + take] = data if take == end else memoryview(data)[:take]
+            self._got += take
+            if self._got < self._need:
+                return out
+            out.append(self._done())
+            pos = take
+        elif self._need >= 0:  # inside a payload: the hot loop of a big frame in small chunks
             pieces = self._pieces
             rest = self._need - pieces.held
             if end < rest:
