@@ -639,7 +639,7 @@ class Bridge(Front):
                 elif fd == child.wake_fd:  # a request joined: written at the top of the loop
                     with contextlib.suppress(BlockingIOError):
                         os.eventfd_read(fd)
-        if child.writing and ex.state is not ChildState.READY:
+        if child.writing:  # else the fast path's poll(0) would see stdin writable and leave it to this path
             child.writing = False
             child.poller.unregister(in_fd)
 
