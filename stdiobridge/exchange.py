@@ -29,7 +29,7 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
-from .codecs import Codec
+from .codecs import Codec, Decoder
 from .errors import BridgeError, ChildExited, ProtocolError, excerpt_of
 from .failures import (
     abandoned_error,
@@ -321,6 +321,7 @@ class Exchange:
         self._limit = limit
         self._startup_limit = startup_limit
         self._decoder = codec.decoder()
+        self.lends = type(self._decoder).get_buffer is not Decoder.get_buffer  # may read into it: read_buffer
         self.state = ChildState.READY
         self.failure: BridgeError | None = None  # why the child is BROKEN
         self.failure_heard = False  # whether a call got it (else the front tells the next caller)

@@ -39,7 +39,7 @@ def read_out(fd: int, ex: Exchange) -> tuple[bytes | None, int, bool]:
     it asked for (the pipe likely holds more). ``data`` is what was read, for ``ex.received``, or ``None``
     when the ``size`` bytes went straight into ``ex.read_buffer()`` (the rest of a big answer), for
     ``ex.received_into``. Raises ``BlockingIOError`` when nothing is there; ``size`` 0 is the end."""
-    into = ex.read_buffer()
+    into = ex.read_buffer() if ex.lends else None
     if into is None:
         data = os.read(fd, READ_CHUNK)
         return data, len(data), len(data) == READ_CHUNK
