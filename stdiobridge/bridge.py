@@ -24,7 +24,18 @@ from typing import Any
 
 from .codecs import Codec
 from .errors import BridgeError, CallTimeout, ProtocolError
-from .exchange import NO_ANSWER, NOT_DELIVERED, PARTIAL, Call, ChildState, Exchange, Frame, frame_size
+from .exchange import (
+    NO_ANSWER,
+    NOT_DELIVERED,
+    PARTIAL,
+    Call,
+    ChildState,
+    Exchange,
+    Frame,
+    Packed,
+    frame_size,
+    pack_frames,
+)
 from .failures import tail_note
 from .front import READ_CHUNK, Front, read_out
 from .process import ChildProcess, describe_exit, retire
@@ -408,16 +419,24 @@ class Bridge(Front):
         """
         limit = check_call_timeout(timeout)
         entered = time.monotonic()
+        items = messages if isinstance(messages, (list, tuple)) else list(messages)
+        if not items:
+            return []
+        encode_many = self._wire.encode_many
         ids: list[int] | None = None
         if self._ids is None:
-            encoded = self._wire.encode_many(messages)
+
+            def encode(start: int, stop: int) -> list[bytes]:
+                return encode_many(items[start:stop])
+
         else:  # every message gets its id and is encoded before anything is sent
-            messages = list(messages)
-            ids = self._ids.take(len(messages))
-            encoded = self._wire.encode_many(zip(ids, messages, strict=True))
-        if not encoded:
-            return []
-        if sum(map(len, encoded)) <= _BATCH_FRAME * len(encoded):  # small frames: one batch, no object per frame
+            ids = taken = self._ids.take(len(items))  # (``taken``: ``ids`` is optional to the closure below)
+
+            def encode(start: int, stop: int) -> list[bytes]:
+                return encode_many(zip(taken[start:stop], items[start:stop], strict=True))
+
+        encoded = pack_frames(encode, len(items), _BATCH_FRAME)
+        if isinstance(encoded, Packed):  # small frames: one batch, no object per frame
             results = self._run([], limit, entered, rolling=True, batch=encoded, ids=ids)
         else:
             pairs = list(zip(ids or itertools.repeat(0), encoded, strict=False))
@@ -448,7 +467,7 @@ class Bridge(Front):
         entered: float,
         rolling: bool,
         *,
-        batch: list[bytes] | None = None,
+        batch: Packed | None = None,
         ids: list[int] | None = None,
     ) -> list[Any]:
         """Submit ``frames`` (or the ``batch``, tagged with its ``ids``), wait for the call, and send it once
@@ -719,7 +738,7 @@ class Bridge(Front):
         entered: float,
         rolling: bool,
         *,
-        batch: list[bytes] | None = None,
+        batch: Packed | None = None,
         ids: list[int] | None = None,
     ) -> tuple[Call, _Child]:
         self._refuse_reentry()

@@ -68,6 +68,10 @@ def test_encode_error_sends_nothing() -> None:
             br.call("two\nlines")
         with pytest.raises(sb.EncodeError):
             br.call_many(["fine", "not\nfine"])
+        sent = br.stats.bytes_sent
+        with pytest.raises(sb.EncodeError, match="position 3"):  # beyond the first slices encoded and joined
+            br.call_many(["fine"] * 1500 + ["not\nfine"] + ["also\nnot"])
+        assert br.stats.bytes_sent == sent
         assert br.call("still") == "still"
         assert br.stats.restarts == 0
 

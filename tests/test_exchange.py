@@ -16,7 +16,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import stdiobridge as sb
-from stdiobridge.exchange import NOT_DELIVERED, Call, ChildState, Exchange, RequestIds, encode_frames
+from stdiobridge.exchange import (
+    NOT_DELIVERED,
+    Call,
+    ChildState,
+    Exchange,
+    Packed,
+    RequestIds,
+    encode_frames,
+    pack_frames,
+)
 
 
 class FakeChild:
@@ -418,7 +427,7 @@ def _batch_run(batched: bool, frames: list[bytes], max_pending: int, steps: list
     against a child that answers by echoing; returns what a caller could observe after each step."""
     ex, _ = make(max_pending=max_pending, limit=5.0)
     call = (
-        ex.submit_batch(frames, now=0.0, limit=5.0, rolling=True)
+        ex.submit_batch(Packed.of(frames), now=0.0, limit=5.0, rolling=True)
         if batched
         else ex.submit([(0, f) for f in frames], now=0.0, limit=5.0, rolling=True)
     )
@@ -494,7 +503,7 @@ def _tagged_batch_run(
     ids = [next(RequestIds(i + 1)) for i in range(len(texts))]
     frames = [wire.encode((rid, t)) for rid, t in zip(ids, texts, strict=True)]
     call = (
-        ex.submit_batch(frames, now=0.0, limit=5.0, rolling=True, ids=ids)
+        ex.submit_batch(Packed.of(frames), now=0.0, limit=5.0, rolling=True, ids=ids)
         if batched
         else ex.submit(list(zip(ids, frames, strict=True)), now=0.0, limit=5.0, rolling=True)
     )
@@ -607,3 +616,31 @@ def test_next_deadline_and_expire_follow_every_waiting_call(steps: list[tuple[st
             ex.abandon(calls[-1])
         live = [c.deadline for c in calls if not c.done and c.deadline is not None]
         assert ex.next_deadline() == (min(live) if live else None)
+
+
+@given(
+    pattern=st.lists(st.integers(0, 40), min_size=1, max_size=8), count=st.integers(0, 1600), small=st.integers(0, 40)
+)
+@example(pattern=[3], count=1100, small=10)  # three slices, joined
+@example(pattern=[30], count=1100, small=10)  # three slices, left alone
+@settings(max_examples=60, deadline=None)
+def test_pack_frames_joins_small_frames_with_their_ends_and_leaves_large_ones_alone(
+    pattern: list[int], count: int, small: int
+) -> None:
+    """Every message is encoded once, in order, slice after slice; small frames (judged on the first slice)
+    come back joined with where each ends, others as they are."""
+    sizes = list(itertools.islice(itertools.cycle(pattern), count))
+    frames = [bytes([i % 256]) * n for i, n in enumerate(sizes)]
+    asked: list[int] = []
+
+    def encode(start: int, stop: int) -> list[bytes]:
+        asked.extend(range(start, min(stop, len(frames))))
+        return frames[start:stop]
+
+    got = pack_frames(encode, len(frames), small)
+    assert asked == list(range(len(frames)))
+    first = frames[:512]
+    if sum(map(len, first)) > small * len(first):
+        assert got == frames and not isinstance(got, Packed)
+    else:
+        assert got == Packed(b"".join(frames), list(itertools.accumulate(map(len, frames))))
