@@ -334,7 +334,7 @@ class Bridge(Front):
         No check for stray output first: with ids, a stray frame can never pass for an answer.
         """
         rid = self._ids.next_id()  # type: ignore[union-attr]
-        frame = self._wire.encode((rid, message))
+        frame = self._encode((rid, message))
         limit = None if timeout is None else check_call_timeout(timeout)
         turn = self._turn
         if turn.acquire(False):
@@ -349,12 +349,18 @@ class Bridge(Front):
                     if child is not None and child.ex.quick and not self._closed:
                         try:  # from here on the request may be out: leaving early abandons its id (see except)
                             try:
-                                n = os.write(child.in_fd, frame)
+                                if isinstance(frame, bytes):
+                                    n = os.write(child.in_fd, frame)
+                                    whole = n == len(frame)
+                                else:  # a big payload behind its header (Codec.encode_parts), as in call
+                                    n = os.writev(child.in_fd, frame)
+                                    whole = n == frame_size(frame)
                             except (BlockingIOError, BrokenPipeError, ConnectionResetError):
                                 n = -1  # nothing written: the general path (and its not-delivered rule) takes it
+                                whole = False
                             data = b""
                             message = NO_ANSWER
-                            if n == len(frame):
+                            if whole:
                                 try:  # noqa: SIM105  (as in call)
                                     data = os.read(child.out_fd, READ_CHUNK)
                                 except BlockingIOError:

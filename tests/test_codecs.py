@@ -392,6 +392,31 @@ def test_lenprefix_encode_parts_is_encode_in_pieces(size: int) -> None:
         assert isinstance(parts, tuple) and parts[1] is payload  # the payload itself: not copied
 
 
+@pytest.mark.parametrize("size", [0, 100, (1 << 16) - 1, 1 << 16, 1 << 20])
+@pytest.mark.parametrize("options", [{}, {"width": 8, "byteorder": "little"}], ids=["default", "8-little"])
+def test_tagged_lenprefix_encode_parts_is_encode_in_pieces(size: int, options: dict[str, Any]) -> None:
+    codec = sb.get_codec("lenprefix", **options).tagged()
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    parts = codec.encode_parts((7, payload))
+    assert (parts if isinstance(parts, bytes) else b"".join(parts)) == codec.encode((7, payload))
+    if size >= 1 << 16:
+        assert isinstance(parts, tuple) and parts[1] is payload  # the payload itself: not copied
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [(0, b"x" * (1 << 16)), (1 << 32, b"x" * (1 << 16)), ("7", b"x" * (1 << 16)), (7, "x" * (1 << 16)), (7,), 7],
+    ids=["id-0", "id-too-big", "id-str", "str-payload", "no-payload", "no-pair"],
+)
+def test_tagged_lenprefix_encode_parts_refuses_what_encode_refuses(bad: Any) -> None:
+    codec = sb.get_codec("lenprefix").tagged()
+    with pytest.raises(sb.EncodeError) as direct:
+        codec.encode(bad)
+    with pytest.raises(sb.EncodeError) as parts:
+        codec.encode_parts(bad)
+    assert str(parts.value) == str(direct.value)
+
+
 @pytest.mark.parametrize("text", ["", "x" * 100, "é" * (1 << 16), "y" * (1 << 20), "ok\r" + "z" * (1 << 16)])
 def test_lines_encode_parts_is_encode_in_pieces(text: str) -> None:
     codec = sb.get_codec("lines")

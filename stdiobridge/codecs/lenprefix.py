@@ -255,7 +255,9 @@ class LenPrefixCodec(Codec[bytes]):
 
     def encode_parts(self, message: bytes) -> bytes | tuple[bytes, ...]:
         """A large ``bytes`` payload stays where it is, behind its own prefix (no copy of it)."""
-        if type(message) is bytes and _PARTS <= len(message) <= self._limit:
+        if type(message) is bytes and len(message) <= self._limit:
+            if len(message) < _PARTS:  # ``encode``'s usual case, without a call more (Bridge.call encodes here)
+                return self._header.pack(len(message)) + message
             return self._header.pack(len(message)), message
         return self.encode(message)
 

@@ -25,7 +25,7 @@ from ..errors import DecodeError, EncodeError, ProtocolError, excerpt_of
 from .base import MAX_ID, TAGGERS, Codec, Decoder
 from .ids import NotTagged, json_pair, not_tagged
 from .jsonl import _APPEND_NL, JsonlCodec, JsonlDecoder, check_line, describe_line, dumps_line, loads_line
-from .lenprefix import _FORMATS, _ORDERS, LenPrefixCodec, LenPrefixDecoder
+from .lenprefix import _FORMATS, _ORDERS, _PARTS, LenPrefixCodec, LenPrefixDecoder
 from .lines import LineDecoder, LinesCodec
 from .msgpack import MsgpackCodec, MsgpackDecoder, thread_packer
 
@@ -330,6 +330,18 @@ class TaggedLenPrefixCodec(TaggedCodec[bytes]):
         size = 4 + (len(payload) if not isinstance(payload, memoryview) else payload.nbytes)
         self.codec.check_size(size)
         return self._pack(size, ident) + payload
+
+    def encode_parts(self, message: tuple[int, bytes]) -> bytes | tuple[bytes, ...]:
+        """A large ``bytes`` payload stays where it is, behind its prefix and id (no copy of it)."""
+        try:
+            ident, payload = message
+        except (TypeError, ValueError):
+            _pair(message, "lenprefix")
+        if type(ident) is int and 0 < ident <= MAX_ID and type(payload) is bytes and len(payload) <= self._limit:
+            if len(payload) < _PARTS:  # ``encode``'s usual case, without a call more (Bridge.call encodes here)
+                return self._pack(len(payload) + 4, ident) + payload
+            return self._pack(len(payload) + 4, ident), payload
+        return self.encode(message)
 
     def decoder(self) -> Decoder[tuple[int, bytes]]:
         return LenPrefixDecoder(self.codec._header, self.max_frame, self._tag)
