@@ -51,8 +51,8 @@ LARGE_SIZES = (1 << 20, 4 << 20)
 _QUIET = 0.3  # seconds of silence expected where the child must not write
 _NO_LIMIT = 86400.0  # what --timeout inf means here: a day
 _STDIO_BLOCK = 4096  # the buffer of C stdio (and others) on a piped stdout
-#: The tagged golden vectors (found in a source checkout; the vector check is skipped without them).
-TAGGED_VECTORS = Path(__file__).resolve().parent.parent / "protocols" / "vectors" / "tagged.json"
+#: The tagged golden vectors: protocols/vectors/tagged.json, which the package links to and the wheel holds.
+TAGGED_VECTORS = Path(__file__).resolve().parent / "vectors" / "tagged.json"
 #: Ids that break a child storing them in a too-small or signed integer, or printing them oddly.
 _EDGE_IDS = (1, MAX_ID, 1 << 31, (1 << 31) - 1, 1 << 16, 255, 256, 10, 9, 1 << 24)
 
@@ -793,7 +793,7 @@ def _checks(
     def vectors() -> str:
         sets = tagged_vector_sets(codec)
         if sets is None:
-            return f"skipped: {TAGGED_VECTORS} is not here (run the kit from a source checkout)"
+            return f"skipped: {TAGGED_VECTORS} is missing (a broken install?)"
         frames = [(v["name"], bytes.fromhex(v["hex"])) for s in sets for v in s["valid"]]
         if not frames:
             return f"skipped: no tagged golden vectors for codec {codec.name} {codec.options()}"

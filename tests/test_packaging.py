@@ -65,6 +65,8 @@ def test_the_wheel_is_stdiobridge_py_with_an_spdx_license(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         (entry,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "stdiobridge = stdiobridge.cli:main" in zf.read(entry).decode()
+        # the conformance kit's tagged golden vectors, the very file the Go and Racket tests read
+        assert zf.read("stdiobridge/vectors/tagged.json") == (ROOT / "protocols/vectors/tagged.json").read_bytes()
 
 
 def test_python_dash_m_stdiobridge_is_the_command() -> None:
