@@ -231,6 +231,10 @@ class Pieces:
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
+        if n >= 512 and type(data) is bytes:  # the usual chunk, first: the loop of a big frame in small reads
+            self.held += n
+            self.parts.append(data)
+            return
         if not n:
             return
         self.held += n

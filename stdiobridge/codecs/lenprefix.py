@@ -125,8 +125,14 @@ class LenPrefixDecoder(Decoder[Any]):
         return message if self._tag is None else (self._ident, message)
 
     def feed(self, data: bytes) -> list[Any]:
+        need = self._need
+        if need >= 0:  # inside a payload
+            if self._view is None and len(data) < need - self._pieces.held:  # the hot loop of a big frame
+                self._pieces.append(data)  # in small chunks
+                return []
+            return self._payload(data)
         width = self._width
-        if self._need < 0 and not self._prefix and len(data) > width:
+        if not self._prefix and len(data) > width:
             # Fast path: the chunk is exactly one frame, the usual request/response case.
             size = self._unpack(data)[0]
             if size == len(data) - width and size <= self._max:
@@ -136,7 +142,20 @@ class LenPrefixDecoder(Decoder[Any]):
                 if size >= 4 and (ident := tag(data, width)[0]):  # else ``_emit`` below says why it is not tagged
                     return [(ident, data[width + 4 :])]
         out: list[Any] = []
-        pos = 0
+        if self._prefix:
+            missing = self._width - len(self._prefix)
+            if len(data) < missing:
+                self._prefix += data
+                return out
+            head = self._prefix + data[:missing]
+            self._prefix = b""
+            return self._frames(head + data[missing:], out)  # copies one chunk, once per partial prefix
+        return self._frames(data, out)
+
+    def _payload(self, data: bytes) -> list[Any]:
+        """``feed`` inside a payload: the chunk that ends it (or any chunk, once the payload is lent to a
+        reader), then the frames after it."""
+        out: list[Any] = []
         end = len(data)
         if self._view is not None:  # a payload lent to a reader (get_buffer), fed bytes after all: copied in
             take = min(end, self._need - self._got)
@@ -147,12 +166,9 @@ class LenPrefixDecoder(Decoder[Any]):
                 return out
             out.append(self._done())
             pos = take
-        elif self._need >= 0:  # inside a payload: the hot loop of a big frame in small chunks
+        else:  # (``feed`` kept the chunks before this one)
             pieces = self._pieces
             rest = self._need - pieces.held
-            if end < rest:
-                pieces.append(data)
-                return out
             last = memoryview(data)[:rest]
             if self._tag is None:
                 out.append(pieces.join(last))
@@ -162,17 +178,9 @@ class LenPrefixDecoder(Decoder[Any]):
                 self._emit(pieces.join(last), 0, self._need, out)  # checks the id (and raises when bad)
             self._need = -1
             pos = rest
-        elif self._prefix:
-            missing = self._width - len(self._prefix)
-            if end < missing:
-                self._prefix += data
-                return out
-            head = self._prefix + data[:missing]
-            self._prefix = b""
-            return self._frames(head + data[missing:], out)  # copies one chunk, once per partial prefix
         if pos == end:
             return out
-        return self._frames(data if not pos else data[pos:], out)
+        return self._frames(data[pos:], out)
 
     def _frames(self, src: bytes, out: list[Any]) -> list[Any]:
         """Cut the frames of ``src``, which starts on a frame boundary; keep what is left of it."""

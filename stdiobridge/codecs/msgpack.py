@@ -109,7 +109,20 @@ class MsgpackDecoder(Decoder[Any]):
         return len(self._buf) + self._extra
 
     def feed(self, data: bytes) -> list[Any]:
-        if not self._buf:
+        todo = self._todo
+        if todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
+            size = len(data)
+            if size < todo:
+                self._aside.append(data)
+                self._todo = todo - size
+                self._extra += size
+                return []
+            self._aside.append(data[:todo])
+            self._extra += todo
+            data = data[todo:]
+            self._todo = 0
+            self._payload = self._aside.join()
+        elif not self._buf:
             if len(data) <= self._max:
                 try:  # fast path: most often the chunk is exactly one value
                     # unpackb's limits default to len(data) <= max_frame: the bound of ``_lim``, without the
@@ -132,17 +145,6 @@ class MsgpackDecoder(Decoder[Any]):
                     except NotTagged:
                         return [self._tagged(value, data, [])]  # raises, showing the frame
             return self._fresh(data, [])
-        if self._todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
-            if len(data) < self._todo:
-                self._aside.append(data)
-                self._todo -= len(data)
-                self._extra += len(data)
-                return []
-            self._aside.append(data[: self._todo])
-            self._extra += self._todo
-            data = data[self._todo :]
-            self._todo = 0
-            self._payload = self._aside.join()
         self._buf += data
         if len(self._buf) < self._need:
             return []
