@@ -225,8 +225,26 @@ def test_encode_many_gives_encodes_frames_or_the_first_error(case: tuple[str, di
     codec = sb.get_codec(name, **options)
     if case in TAGGED_CASES:
         codec = codec.tagged()
-    unsendable = st.sampled_from([object(), float("nan"), 2**70, "a\nb", b"\xff" * 300, None, {1: {2: 3}}])
+    unsendable = st.sampled_from(
+        [object(), float("nan"), 2**70, "a\nb", "cr\r", "\ud800", b"\xff" * 300, None, {1: {2: 3}}]
+    )
     batch = data.draw(st.lists(messages | unsendable if data.draw(st.booleans()) else messages, max_size=8))
+    assert _encoded_at_once(codec, batch) == _encoded_one_by_one(codec, batch)
+
+
+@pytest.mark.parametrize(
+    ("options", "batch"),
+    [
+        ({"max_frame": 10}, ["abc", "é" * 5]),  # near max_frame: frames
+        ({"max_frame": 10}, ["abc", "é" * 6]),  # beyond: its error
+        ({}, ["ok", "mid\rdle", "x"]),  # a CR inside a line is fine
+        ({}, ["ok", "cr\r", "x"]),  # at its end, not
+        ({}, ["ok", "\ud800"]),  # not UTF-8
+        ({}, ["ok", b"bytes"]),  # not text
+    ],
+)
+def test_lines_encode_many_at_its_checks_edges_is_the_loop(options: dict[str, Any], batch: list[Any]) -> None:
+    codec = sb.get_codec("lines", **options)
     assert _encoded_at_once(codec, batch) == _encoded_one_by_one(codec, batch)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs as _pycodecs
-from collections.abc import Callable
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from ..errors import ConfigError, DecodeError, EncodeError, ProtocolError, excerpt_of
@@ -135,6 +137,22 @@ class LinesCodec(Codec[str]):
                 if len(data) <= self._frame_limit:
                     return data
         return self._text(message) + b"\n"
+
+    def encode_many(self, messages: Iterable[str]) -> list[bytes]:
+        """``encode``'s frames, checked for all messages at once: all ``str``, their text joined holds no LF
+        and no CR (one ``memchr`` each) and could not exceed ``max_frame`` even at 4 bytes a character.
+        Else, or for text that is not UTF-8 (a lone surrogate), the loop, which raises the first message's
+        error."""
+        items = messages if isinstance(messages, list) else list(messages)
+        if self._plain and type(self).encode is LinesCodec.encode and set(map(type, items)) == {str}:
+            text = "".join(items)
+            if "\n" not in text and "\r" not in text and 4 * len(text) < self._frame_limit:
+                lines: Iterator[str] = map(operator.concat, items, itertools.repeat("\n"))  # type: ignore[arg-type]
+                try:  # (operator.concat: the fastest ``message + "\n"``; typed for sequences, hence the ignore)
+                    return list(map(str.encode, lines))
+                except UnicodeEncodeError:
+                    pass
+        return list(map(self.encode, items))
 
     def encode_parts(self, message: str) -> bytes | tuple[bytes, ...]:
         """A long line goes out as its text and its LF: no copy of the text just to append the LF."""
