@@ -7,6 +7,7 @@ follow ``max_frame`` so that a huge declared length is refused from its header.
 from __future__ import annotations
 
 import functools
+import io
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,6 +44,7 @@ _CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
 
 _INCOMPLETE = ("Unpack failed: incomplete input",)  # unpackb's words for a value cut short
 _SPLICE = 1 << 16  # a str/bin payload still missing more than this is collected aside, not in the buffer
+_LEND = 1 << 16  # get_buffer: lent for a payload set aside with this much still to come
 # What stands in the buffer for a payload collected aside: a fixext 16 that ``ext_hook`` swaps back.
 _TOKEN = b"stdiobridge\x00splc"
 _MARKER = b"\xd8\x7f" + _TOKEN
@@ -72,13 +74,16 @@ class MsgpackDecoder(Decoder[Any]):
     kept in a buffer and walked by a resumable scanner (like the Go and Racket
     readers) that knows where the value must end, so it is unpacked exactly once,
     when whole. A large str/bin payload arriving in pieces is collected aside (no
-    copy into the buffer) and swapped back in at that single unpack.
+    copy into the buffer) and swapped back in at that single unpack; a reader may read
+    its rest straight into place instead (``get_buffer``), and a bin payload then
+    becomes its ``bytes`` without a copy.
     """
 
     __slots__ = (
         "_aside",
         "_buf",
         "_extra",
+        "_frame",
         "_kind",
         "_lim",
         "_max",
@@ -88,6 +93,7 @@ class MsgpackDecoder(Decoder[Any]):
         "_pos",
         "_stack",
         "_todo",
+        "_view",
     )
 
     def __init__(self, max_frame: int, pair: Callable[[Any], Any] | None = None) -> None:
@@ -103,26 +109,55 @@ class MsgpackDecoder(Decoder[Any]):
         self._kind = 0  # its leading byte (str or bin)
         self._payload: Any = None  # that payload, complete, until the value is
         self._extra = 0  # bytes received but not in ``_buf`` (the aside payload and its header, minus the marker)
+        self._frame: io.BytesIO | None = None  # once lent: the aside payload, read into place
+        self._view: memoryview | None = None  # and a view of it
 
     @property
     def buffered(self) -> int:
         return len(self._buf) + self._extra
 
+    def get_buffer(self) -> memoryview | None:
+        """The rest of a str/bin payload collected aside, once at least 64 KiB of it are still to come, else
+        ``None``. Its whole buffer is allocated then: as much as its header announced, within ``max_frame``."""
+        view = self._view
+        if view is None:
+            if self._todo < _LEND:
+                return None
+            size = self._aside.held + self._todo
+            frame = io.BytesIO(self._aside.join())  # what came of it so far
+            frame.seek(size - 1)
+            frame.write(b"\0")  # sized at once (zero-filled: Python has no uninitialised bytes to read into)
+            self._frame = frame
+            self._view = view = frame.getbuffer()
+        return view[len(view) - self._todo :]
+
+    def buffer_updated(self, nbytes: int) -> list[Any]:
+        self._todo -= nbytes
+        self._extra += nbytes
+        if self._todo:
+            return []
+        self._payload = self._lent_payload()
+        return self._resume([])
+
+    def _lent_payload(self) -> bytes:
+        """The payload read into place: its buffer, as ``bytes`` without a copy (no view of it left)."""
+        assert self._frame is not None and self._view is not None
+        self._view.release()
+        payload = self._frame.getvalue()
+        self._frame = self._view = None
+        return payload
+
     def feed(self, data: bytes) -> list[Any]:
         todo = self._todo
-        if todo:  # inside a payload collected aside: the hot loop of a big value in small chunks
+        if todo:  # inside a payload collected aside
             size = len(data)
-            if size < todo:
+            if size < todo and self._view is None:  # the hot loop of a big value in small chunks
                 self._aside.append(data)
                 self._todo = todo - size
                 self._extra += size
                 return []
-            self._aside.append(data[:todo])
-            self._extra += todo
-            data = data[todo:]
-            self._todo = 0
-            self._payload = self._aside.join()
-        elif not self._buf:
+            return self._aside_end(data)
+        if not self._buf:
             if len(data) <= self._max:
                 try:  # fast path: most often the chunk is exactly one value
                     # unpackb's limits default to len(data) <= max_frame: the bound of ``_lim``, without the
@@ -146,6 +181,31 @@ class MsgpackDecoder(Decoder[Any]):
                         return [self._tagged(value, data, [])]  # raises, showing the frame
             return self._fresh(data, [])
         self._buf += data
+        if len(self._buf) < self._need:
+            return []
+        return self._resume([])
+
+    def _aside_end(self, data: bytes) -> list[Any]:
+        """``feed`` inside a payload collected aside: the chunk that ends it (or any chunk, once the payload is
+        lent to a reader), then the rest of the value."""
+        todo = self._todo
+        take = min(len(data), todo)
+        view = self._view
+        if view is None:
+            self._aside.append(data[:take])
+            payload = self._aside.join()
+        else:  # lent to a reader, fed bytes after all: copied into place
+            start = len(view) - todo
+            view[start : start + take] = data if take == len(data) else memoryview(data)[:take]
+            if take < todo:
+                self._todo = todo - take
+                self._extra += take
+                return []
+            payload = self._lent_payload()
+        self._todo = 0
+        self._extra += take
+        self._payload = payload
+        self._buf += data[take:]
         if len(self._buf) < self._need:
             return []
         return self._resume([])
@@ -313,6 +373,9 @@ class MsgpackDecoder(Decoder[Any]):
         self._aside.clear()
         self._extra = self._todo = 0
         self._payload = None
+        if self._view is not None:
+            self._view.release()
+            self._frame = self._view = None
 
     def _too_large(self, size: int, near: Any, out: list[Any]) -> FrameTooLarge:
         near = bytes(near[:64])
