@@ -567,6 +567,8 @@ class Exchange:
             request.whole = True
             request.frame = b""  # written: the bytes are not needed any more
             unsent.popleft()
+        if not unsent:  # the last of an abandoned call's frame may have been all that was left: idle again?
+            self._recheck()
 
     def _wrote_batch(self, batch: _Batch, n: int) -> int:
         """``n`` bytes reached the pipe, from ``batch`` on; returns how many of them belong to what follows it."""

@@ -553,6 +553,11 @@ _MISSING_RESULT = Call(1, None, None, False).results[0]
 @example(  # in order, but the middle one answered already: refused, not delivered in bulk
     texts=["a", "b", "c"], max_pending=5, steps=[("write", 60, 1), ("answer", 1, 1), ("again", 2, 64)]
 )
+@example(  # the last byte of an abandoned call's frame, written after its answer came: idle again, quick again
+    texts=["", "aa"],
+    max_pending=2,
+    steps=[("write", 25, 1), ("answer", 1, 1), ("abandon", 1, 1), ("rogue", 1, 1), ("write", 1, 1)],
+)
 def test_a_tagged_batch_behaves_exactly_as_one_request_per_frame(
     texts: list[str], max_pending: int, steps: list[tuple[str, int, int]]
 ) -> None:
