@@ -581,6 +581,8 @@ class AsyncBridge(Front):
                 break
         if not got:
             return  # nothing there after all
+        if child.ex.unsent and not child.writing and not child.flush_due:
+            self._send(child)  # the answers made room for requests held back by max_pending (a long call_many)
         if ended and asyncio.current_task(child.loop) is None:
             self._after(child, [])
             self._wake(child, ended)

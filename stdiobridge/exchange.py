@@ -384,6 +384,11 @@ class Exchange:
         """Nothing in flight and nothing left to write: stdout must stay silent."""
         return not self._unsent and not self._fifo and not self._by_id and not self._abandoned
 
+    @property
+    def unsent(self) -> bool:
+        """Requests are left to write, perhaps only once answers make room for them (``max_pending``)."""
+        return bool(self._unsent)
+
     def default_limit(self) -> float | None:
         """The timeout of a call that gives none: ``startup_limit`` until the child first answers."""
         if self.fresh and self._startup_limit is not None:

@@ -10,6 +10,8 @@ import gc
 import os
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -168,6 +170,17 @@ def test_a_timeout_fails_the_others_in_flight_and_recycles() -> None:
             assert await br.call("next") == "next"
 
     run(main())
+
+
+def test_call_many_beyond_max_pending_goes_out_as_answers_make_room(make_bridge: Callable[..., Any]) -> None:
+    """More messages than ``max_pending``: the rest wait for answers, then go out. (AsyncBridge once sent
+    only the first window, and the call timed out.) Both fronts, with and without ids."""
+    with make_bridge(["cat"], codec="lines", max_pending=3, timeout=2) as br:
+        msgs = [f"m{i}" for i in range(50)]
+        assert br.call_many(msgs) == msgs
+        assert br.call_many(msgs[:3]) == msgs[:3]  # exactly one window
+        assert br.call("after") == "after"
+        assert br.stats.failures == 0 and br.stats.timeouts == 0
 
 
 def test_no_64_kib_line_limit_and_large_frames_both_ways() -> None:
