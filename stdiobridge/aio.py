@@ -22,7 +22,7 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from .errors import BridgeClosed, BridgeError, ProtocolError
-from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, encode_frames
+from .exchange import NOT_DELIVERED, Call, ChildState, Exchange, Frame, Packed
 from .failures import tail_note
 from .front import READ_CHUNK, Front, read_out
 from .process import ChildProcess, describe_exit, retire
@@ -383,13 +383,22 @@ class AsyncBridge(Front):
         exception's ``results`` holds the responses before the first failed one.
         """
         limit = check_call_timeout(timeout)
-        frames = encode_frames(self._wire, messages, self._ids)
-        if not frames:
+        encoded, ids = self._encode_many(messages)
+        if isinstance(encoded, Packed):  # small frames: one batch, no object per frame
+            return await self._call([], limit, rolling=True, batch=encoded, ids=ids)
+        if not encoded:
             return []
-        return await self._call(frames, limit, rolling=True)
+        return await self._call(encoded, limit, rolling=True)
 
     async def _call(
-        self, frames: list[tuple[int, bytes]], limit: float | None, rolling: bool, entered: float | None = None
+        self,
+        frames: list[tuple[int, Frame]],
+        limit: float | None,
+        rolling: bool,
+        entered: float | None = None,
+        *,
+        batch: Packed | None = None,
+        ids: list[int] | None = None,
     ) -> list[Any]:
         loop = asyncio.get_running_loop()
         if entered is None:
@@ -404,7 +413,11 @@ class AsyncBridge(Front):
                 if child is None or child.gone or child.ex.state is not ChildState.READY or child.loop is not loop:
                     child = await self._ready(loop)
                 idle = child.ex.idle
-                call = child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                call = (
+                    child.ex.submit(frames, now=entered, limit=limit, rolling=rolling)
+                    if batch is None
+                    else child.ex.submit_batch(batch, now=entered, limit=limit, rolling=rolling, ids=ids)
+                )
                 if idle:  # written at once
                     self._send(child)
                 elif not child.flush_due and not child.writing:  # joins others: one write per loop iteration

@@ -10,7 +10,6 @@ one of the waiting threads drives the pipes and hands each answer to its caller.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import select
@@ -34,7 +33,6 @@ from .exchange import (
     Frame,
     Packed,
     frame_size,
-    pack_frames,
 )
 from .failures import tail_note
 from .front import READ_CHUNK, Front, read_out
@@ -47,7 +45,6 @@ log = logging.getLogger("stdiobridge")
 
 _READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _WRITE = select.POLLOUT | select.POLLERR
-_BATCH_FRAME = 16 << 10  # call_many frames this small on average go out as one batch (see Exchange.submit_batch)
 _INF = float("inf")
 _MAX_POLL_MS = 1 << 30  # poll() takes an int: longer waits are taken in several polls
 _EXIT_GRACE = 0.2  # a child that closed stdout gets this long to exit (its status goes into the error)
@@ -425,28 +422,13 @@ class Bridge(Front):
         """
         limit = check_call_timeout(timeout)
         entered = time.monotonic()
-        items = messages if isinstance(messages, (list, tuple)) else list(messages)
-        if not items:
-            return []
-        encode_many = self._wire.encode_many
-        ids: list[int] | None = None
-        if self._ids is None:
-
-            def encode(start: int, stop: int) -> list[bytes]:
-                return encode_many(items[start:stop])
-
-        else:  # every message gets its id and is encoded before anything is sent
-            ids = taken = self._ids.take(len(items))  # (``taken``: ``ids`` is optional to the closure below)
-
-            def encode(start: int, stop: int) -> list[bytes]:
-                return encode_many(zip(taken[start:stop], items[start:stop], strict=True))
-
-        encoded = pack_frames(encode, len(items), _BATCH_FRAME)
+        encoded, ids = self._encode_many(messages)
         if isinstance(encoded, Packed):  # small frames: one batch, no object per frame
             results = self._run([], limit, entered, rolling=True, batch=encoded, ids=ids)
+        elif encoded:
+            results = self._run(encoded, limit, entered, rolling=True)
         else:
-            pairs = list(zip(ids or itertools.repeat(0), encoded, strict=False))
-            results = self._run(pairs, limit, entered, rolling=True)
+            return []
         if self._ids is None:
             self._check_after_batch()
         return results

@@ -26,7 +26,7 @@ import enum
 import heapq
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from .codecs import Codec, Decoder
@@ -54,7 +54,6 @@ __all__ = [
     "Frame",
     "Packed",
     "RequestIds",
-    "encode_frames",
     "frame_size",
     "pack_frames",
 ]
@@ -1115,14 +1114,6 @@ def pack_frames(encode: Callable[[int, int], list[bytes]], count: int, small: in
         pieces.append(b"".join(frames))
         ends += itertools.islice(itertools.accumulate(map(len, frames), initial=ends[-1]), 1, None)
     return Packed(b"".join(pieces), ends)
-
-
-def encode_frames(codec: Codec[Any], messages: Iterable[Any], ids: RequestIds | None) -> list[tuple[int, bytes]]:
-    """Encode every message first (an ``EncodeError`` means nothing was sent), with fresh ids if tagged."""
-    if ids is None:
-        return [(0, frame) for frame in codec.encode_many(messages)]
-    encode = codec.encode
-    return [(rid, encode((rid, message))) for message, rid in zip(messages, ids, strict=False)]
 
 
 def _first_line(error: BaseException) -> str:

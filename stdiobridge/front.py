@@ -9,25 +9,29 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .codecs import Codec, CodecSpec
 from .core import BridgeStats, Supervisor
 from .errors import BridgeClosed, BridgeError, ChildExited, SpawnError
-from .exchange import Call, Exchange, RequestIds
+from .exchange import Call, Exchange, Frame, Packed, RequestIds, pack_frames
 from .process import ChildProcess, StderrMode, finish_background_work
 from .spec import OPTION_NAMES, BridgeSpec, build_spec, unknown_option
 
-__all__ = ["READ_CHUNK", "TAGGED_ENV", "Front", "read_out"]
+__all__ = ["BATCH_FRAME", "READ_CHUNK", "TAGGED_ENV", "Front", "read_out"]
 
 F = TypeVar("F", bound="Front")
 
 #: The environment variable that tells a child whether request ids are on the wire ("1") or not ("0").
 TAGGED_ENV = "STDIOBRIDGE_TAGGED"
+
+#: ``call_many`` frames this small on average go out as one batch (see ``Exchange.submit_batch``).
+BATCH_FRAME = 16 << 10
 
 #: One read of a child's stdout: a 64 KiB message with its framing, below malloc's mmap threshold (a
 #: bigger read would allocate, and fault in, fresh pages every time).
@@ -216,6 +220,31 @@ class Front:
             failure, self._unheard = self._unheard, None
             self._count(0, failure)
             raise failure
+
+    def _encode_many(self, messages: Iterable[Any]) -> tuple[Packed | list[tuple[int, Frame]], list[int] | None]:
+        """``call_many``'s messages encoded, all before anything is sent (or the first ``EncodeError``), with
+        fresh ids when tagged: small frames packed as one batch (``pack_frames``), others as ``(id, frame)``
+        pairs (id 0 untagged); and the ids."""
+        items = messages if isinstance(messages, (list, tuple)) else list(messages)
+        if not items:
+            return [], None
+        encode_many = self._wire.encode_many
+        ids: list[int] | None = None
+        if self._ids is None:
+
+            def encode(start: int, stop: int) -> list[bytes]:
+                return encode_many(items[start:stop])
+
+        else:
+            ids = taken = self._ids.take(len(items))  # (``taken``: ``ids`` is optional to the closure below)
+
+            def encode(start: int, stop: int) -> list[bytes]:
+                return encode_many(zip(taken[start:stop], items[start:stop], strict=True))
+
+        encoded = pack_frames(encode, len(items), BATCH_FRAME)
+        if isinstance(encoded, Packed):
+            return encoded, ids
+        return list(zip(ids or itertools.repeat(0), encoded, strict=False)), ids
 
     def _outcome(self, call: Call) -> list[Any]:
         """A finished call's answers, counted; or its error (``BridgeClosed`` if the bridge was closed under it)."""

@@ -23,7 +23,6 @@ from stdiobridge.exchange import (
     Exchange,
     Packed,
     RequestIds,
-    encode_frames,
     pack_frames,
 )
 
@@ -56,6 +55,13 @@ def send(
     call = ex.submit(encode_frames(wire, messages, ids), now=now, limit=limit, rolling=rolling)
     flush(ex)
     return call
+
+
+def encode_frames(codec: sb.Codec[Any], messages: list[Any], ids: RequestIds | None) -> list[tuple[int, bytes]]:
+    """``(id, frame)`` pairs of ``messages`` for ``Exchange.submit``, with fresh ids if tagged (0 untagged)."""
+    if ids is None:
+        return [(0, codec.encode(m)) for m in messages]
+    return [(rid, codec.encode((rid, m))) for m, rid in zip(messages, ids, strict=False)]
 
 
 def quick_is_right(ex: Exchange) -> bool:
