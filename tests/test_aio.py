@@ -177,8 +177,10 @@ def test_call_many_beyond_max_pending_goes_out_as_answers_make_room(make_bridge:
     only the first window, and the call timed out.) Both fronts, with and without ids."""
     with make_bridge(["cat"], codec="lines", max_pending=3, timeout=2) as br:
         msgs = [f"m{i}" for i in range(50)]
-        assert br.call_many(msgs) == msgs
+        assert br.call_many(msgs) == msgs  # small frames: one batch
         assert br.call_many(msgs[:3]) == msgs[:3]  # exactly one window
+        big = [f"{i}" * (40 << 10) for i in range(10)]
+        assert br.call_many(big) == big  # large frames: one request each
         assert br.call("after") == "after"
         assert br.stats.failures == 0 and br.stats.timeouts == 0
 
