@@ -361,12 +361,16 @@ class AsyncBridge(Front):
         if n == len(frame):
             try:
                 data = os.read(child.proc.stdout_fd, READ_CHUNK)
+                if data:
+                    answered, value = ex.quick_answer(frame, data, entered, limit, rid)
             except BlockingIOError:
                 data = b""
             except OSError:
                 data = b""
+            except BaseException:  # a signal handler's exception between a read and its hand-over: the bytes
+                self._after(child, ex.lost_place())  # read may be lost, and with them the stream's place, ids
+                raise  # or not
             if data:
-                answered, value = ex.quick_answer(frame, data, entered, limit, rid)
                 if not answered:
                     self._after(child, [])
                 return answered, value
@@ -576,20 +580,24 @@ class AsyncBridge(Front):
         for _ in range(_READS_PER_WAKE):
             try:
                 data, size, full = read_out(fd, child.ex)
+                if size:
+                    if data is None:
+                        ended += child.ex.received_into(size, child.loop.time())
+                    else:
+                        ended += child.ex.received(data, child.loop.time())
             except BlockingIOError:
                 break
             except OSError:
                 size = 0
+            except BaseException:  # between a read and its hand-over: see _quick
+                self._after(child, ended + child.ex.lost_place())
+                raise
             if not size:
                 if ended:
                     self._after(child, ended)
                 self._exited(child)
                 return
             got = True
-            if data is None:
-                ended += child.ex.received_into(size, child.loop.time())
-            else:
-                ended += child.ex.received(data, child.loop.time())
             if not full:
                 break
         if not got:

@@ -287,17 +287,21 @@ class Bridge(Front):
                         break
                 try:
                     read, got, ready = read_out(fd, ex)
+                    if got:
+                        if read is None:
+                            message = ex.quick_fill(n - counted, got, rid)
+                        else:
+                            message = ex.quick_take(n - counted, read, rid)
                 except BlockingIOError:
                     if not ready:  # still nothing after the wait: the general path sees why (the end, the deadline)
                         break
                     ready = False
                     continue
+                except BaseException:  # between a read and its hand-over (a signal handler's exception): see
+                    ex.lost_place()  # _call_tagged (``lock``, tagged, is held here)
+                    raise
                 if not got:  # the end of stdout
                     break
-                if read is None:
-                    message = ex.quick_fill(n - counted, got, rid)
-                else:
-                    message = ex.quick_take(n - counted, read, rid)
             if message is not NO_ANSWER and message is not PARTIAL:
                 return message
         return ex.quick_register(frame, n, entered, limit, rid, counted=counted)
@@ -339,6 +343,7 @@ class Bridge(Front):
             call: Call | None = None
             child: _Child | None = None
             lock = self._state.lock  # the plain lock: holding the turn, this thread refuses re-entry already
+            reading = False  # between a read of stdout and quick_take: an exception then may lose the bytes read
             try:
                 lock.acquire()
                 try:
@@ -358,6 +363,7 @@ class Bridge(Front):
                             data = b""
                             message = NO_ANSWER
                             if whole:
+                                reading = True
                                 try:  # noqa: SIM105  (as in call)
                                     data = os.read(child.out_fd, READ_CHUNK)
                                 except BlockingIOError:
@@ -366,11 +372,14 @@ class Bridge(Front):
                                     message = child.ex.quick_take(n, data, rid)
                                     if message is not NO_ANSWER and message is not PARTIAL:
                                         return message
+                                reading = False
                             if n >= 0:
                                 message = self._quick_rest(
                                     child, frame, n, data, message, limit=limit, rid=rid, lock=lock
                                 )
                         except BaseException:
+                            if reading:  # ids keep answers apart, not the bytes of one answer: stop the child
+                                child.ex.lost_place()
                             self._interrupted(child, rid)
                             raise
                         if n >= 0:
@@ -667,20 +676,27 @@ class Bridge(Front):
                 return got
             except OSError:
                 size = 0
+            except BaseException:  # a signal handler's exception as the read returned: its bytes may be lost,
+                self._step(lock, ex.lost_place)  # and with them the stream's place, ids or not
+                raise
             if not size:
                 self._step(lock, lambda: self._gone(child))
                 return -1
-            if data is None:
-                if lock is None:
-                    ex.received_into(size, monotonic())
+            try:
+                if data is None:
+                    if lock is None:
+                        ex.received_into(size, monotonic())
+                    else:
+                        with lock:
+                            ex.received_into(size, monotonic())
+                elif lock is None:
+                    ex.received(data, monotonic())
                 else:
                     with lock:
-                        ex.received_into(size, monotonic())
-            elif lock is None:
-                ex.received(data, monotonic())
-            else:
-                with lock:
-                    ex.received(data, monotonic())
+                        ex.received(data, monotonic())
+            except BaseException:  # (likewise, before or while the exchange took them)
+                self._step(lock, ex.lost_place)
+                raise
             if not full or call.done:
                 return 1
             got = 1

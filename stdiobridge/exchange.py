@@ -621,6 +621,19 @@ class Exchange:
             and not self._abandoned
         )
 
+    def lost_place(self) -> list[Call]:
+        """A reader left between reading stdout and handing the bytes over (a signal handler's exception as
+        the read returned): they may be lost, and with them the stream's place, ids or not. The child is
+        stopped; returns the calls that ended."""
+        if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
+            return []
+        return self._break(
+            ChildExited(
+                f"{label(self.child)} was stopped because a call was interrupted while its answer was being read; "
+                "its request may or may not have been processed"
+            )
+        )
+
     def quick_interrupted(self, rid: int = 0) -> None:
         """The caller left the fast path early (any exception) once its request (id ``rid``, 0 untagged) may
         be out, with nobody to read the answer. Untagged that breaks the child; tagged the id is abandoned.

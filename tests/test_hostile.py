@@ -105,6 +105,81 @@ def test_async_refuses_bad_timeouts_the_same_way() -> None:
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
+class _ReadThenInterrupt:
+    """``os`` for the bridge's modules: the ``nth`` read of stdout ``fd`` from now on takes its bytes, then
+    raises ``kind``, as a signal handler does as the syscall returns. Everything else is ``os``."""
+
+    def __init__(self, nth: int, fd: int, kind: type[BaseException] = KeyboardInterrupt) -> None:
+        self.left = nth
+        self.fd = fd
+        self.kind = kind
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def _took(self, fd: int) -> None:
+        if fd == self.fd:
+            self.left -= 1
+            if not self.left:
+                raise self.kind()
+
+    def read(self, fd: int, size: int) -> bytes:
+        data = os.read(fd, size)
+        self._took(fd)
+        return data
+
+    def readv(self, fd: int, buffers: Any) -> int:
+        got = os.readv(fd, buffers)
+        self._took(fd)
+        return got
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@pytest.mark.parametrize("nth", [1, 2], ids=["first-read", "second-read"])
+@pytest.mark.parametrize("many", [False, True], ids=["call", "call_many"])
+def test_ctrl_c_as_a_read_returns_never_loses_the_streams_place(
+    monkeypatch: pytest.MonkeyPatch, tagged: bool, nth: int, many: bool
+) -> None:
+    """The bytes of that read are gone: even with ids the child cannot be kept (the rest of a big answer
+    would be read as frames of its own), so later calls get their own answers from a fresh child."""
+    big = bytes(range(256)) * 1200  # answers of several reads each
+    with sb.Bridge(["cat"], codec="lenprefix", tagged=tagged, timeout=5) as br:
+        assert br.call(b"warm") == b"warm"
+        fake = _ReadThenInterrupt(nth, br._child.out_fd)  # type: ignore[union-attr]
+        monkeypatch.setattr(sb.bridge, "os", fake)
+        monkeypatch.setattr(sb.front, "os", fake)
+        with pytest.raises(KeyboardInterrupt):
+            br.call_many([big, big]) if many else br.call(big)
+        monkeypatch.undo()
+        assert br.call(b"next") == b"next"
+        assert br.call_many([big, b"x"]) == [big, b"x"]
+        assert br.stats.restarts == 1
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@pytest.mark.parametrize("nth", [1, 2], ids=["first-read", "second-read"])
+def test_async_an_exception_as_a_read_returns_never_loses_the_streams_place(
+    monkeypatch: pytest.MonkeyPatch, tagged: bool, nth: int
+) -> None:
+    """The same for AsyncBridge: the first read is the caller's own (its task sees the exception), a later
+    one the reader's (the loop's exception handler does; the call fails as its child is stopped)."""
+    big = bytes(range(256)) * 1200
+
+    async def main() -> None:
+        async with sb.AsyncBridge(["cat"], codec="lenprefix", tagged=tagged, timeout=5) as br:
+            assert await br.call(b"warm") == b"warm"
+            fake = _ReadThenInterrupt(nth, br._child.proc.stdout_fd, Interrupted)  # type: ignore[union-attr]
+            monkeypatch.setattr(sb.aio, "os", fake)
+            monkeypatch.setattr(sb.front, "os", fake)
+            with pytest.raises((Interrupted, sb.ChildExited)):
+                await br.call(big)
+            monkeypatch.undo()
+            assert await br.call(b"next") == b"next"
+            assert await br.call_many([big, b"x"]) == [big, b"x"]
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
 # -- 2. results never exceed the requests
 
 
