@@ -367,9 +367,9 @@ class AsyncBridge(Front):
                 data = b""
             except OSError:
                 data = b""
-            except BaseException:  # a signal handler's exception between a read and its hand-over: the bytes
-                self._after(child, ex.lost_place())  # read may be lost, and with them the stream's place, ids
-                raise  # or not
+            except BaseException:  # a signal handler's, between a read and its hand-over: the bytes read may
+                self._after(child, ex.lost_place())  # be lost, and with them the stream's place (ids or not)
+                raise
             if data:
                 if not answered:
                     self._after(child, [])

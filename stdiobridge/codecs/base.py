@@ -231,7 +231,7 @@ class Pieces:
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         n = len(data)
-        if n >= 512 and type(data) is bytes:  # the usual chunk, first: the loop of a big frame in small reads
+        if n >= 512 and type(data) is bytes:  # (512: ``_SMALL``) the usual chunk first: a big frame in small reads
             self.held += n
             self.parts.append(data)
             return
