@@ -6,7 +6,7 @@ bytes with ``excerpt_of``, default ``max_frame`` to ``DEFAULT_MAX_FRAME``.
 """
 
 from ..errors import excerpt_of
-from .base import DEFAULT_MAX_FRAME, MAX_ID, Codec, Decoder, Pieces, check_option
+from .base import DEFAULT_MAX_FRAME, MAX_ID, Codec, Decoder, InPlace, Pieces, check_option
 from .jsonl import JsonlCodec
 from .lenprefix import LenPrefixCodec
 from .lines import LineDecoder, LinesCodec
@@ -21,6 +21,7 @@ __all__ = [
     "Codec",
     "CodecSpec",
     "Decoder",
+    "InPlace",
     "JsonlCodec",
     "LenPrefixCodec",
     "LineDecoder",

@@ -8,6 +8,7 @@ chunking, and hands back the whole messages they complete.
 from __future__ import annotations
 
 import inspect
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -17,7 +18,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["Codec", "Decoder", "DEFAULT_MAX_FRAME", "MAX_ID", "Pieces", "check_option", "option_signature"]
+__all__ = ["Codec", "Decoder", "DEFAULT_MAX_FRAME", "InPlace", "MAX_ID", "Pieces", "check_option", "option_signature"]
 
 M = TypeVar("M")
 
@@ -272,6 +273,25 @@ class Pieces:
     def clear(self) -> None:
         self.parts = []
         self.held = 0
+
+
+class InPlace:
+    """A payload read straight into place (``Decoder.get_buffer``): one buffer of its whole ``size``, that
+    starts with ``head``; ``view`` to read the rest into. ``take()`` hands it out as ``bytes``, without a copy
+    once no other view of it is left."""
+
+    __slots__ = ("_buf", "view")
+
+    def __init__(self, head: bytes, size: int) -> None:
+        buf = io.BytesIO(head)
+        buf.seek(size - 1)
+        buf.write(b"\0")  # sized at once (zero-filled: Python has no uninitialised bytes to read into)
+        self._buf = buf
+        self.view = buf.getbuffer()
+
+    def take(self) -> bytes:
+        self.view.release()
+        return self._buf.getvalue()
 
 
 def check_option(

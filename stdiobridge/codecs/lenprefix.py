@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import struct
 from typing import Any
 
 from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
-from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces, check_option
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, InPlace, Pieces, check_option
 
 __all__ = ["LenPrefixCodec", "LenPrefixDecoder"]
 
@@ -45,19 +44,7 @@ class LenPrefixDecoder(Decoder[Any]):
     payload is then one buffer of its whole size, which becomes the message without a copy.
     """
 
-    __slots__ = (
-        "_frame",
-        "_got",
-        "_ident",
-        "_max",
-        "_need",
-        "_pieces",
-        "_prefix",
-        "_tag",
-        "_unpack",
-        "_view",
-        "_width",
-    )
+    __slots__ = ("_got", "_ident", "_into", "_max", "_need", "_pieces", "_prefix", "_tag", "_unpack", "_width")
 
     def __init__(self, header: struct.Struct, max_frame: int, tag: struct.Struct | None = None) -> None:
         self._prefix = b""  # a partial prefix
@@ -68,9 +55,8 @@ class LenPrefixDecoder(Decoder[Any]):
         self._max = max_frame
         self._tag = tag.unpack_from if tag is not None else None
         # Once a buffer is lent: the payload (the message, after the id when tagged) being read into place,
-        # a view of it, the bytes of the payload received so far (id included) and the id.
-        self._frame: io.BytesIO | None = None
-        self._view: memoryview | None = None
+        # the bytes of the payload received so far (id included) and the id.
+        self._into: InPlace | None = None
         self._got = 0
         self._ident = 0
 
@@ -78,21 +64,21 @@ class LenPrefixDecoder(Decoder[Any]):
     def buffered(self) -> int:
         if self._need < 0:
             return len(self._prefix)
-        return self._width + (self._got if self._view is not None else self._pieces.held)
+        return self._width + (self._got if self._into is not None else self._pieces.held)
 
     def get_buffer(self) -> memoryview | None:
         """The rest of the current payload, once at least 64 KiB of it are still to come, else ``None``.
         Its whole buffer is allocated then: as much as the prefix announced, at most ``max_frame``."""
-        view = self._view
-        if view is None:
+        into = self._into
+        if into is None:
             if self._need < 0 or self._need - self._pieces.held < _LEND:
                 return None
-            view = self._lend()
-            if view is None:
+            into = self._lend()
+            if into is None:
                 return None
-        return view[self._got - (4 if self._tag else 0) :]
+        return into.view[self._got - (4 if self._tag else 0) :]
 
-    def _lend(self) -> memoryview | None:
+    def _lend(self) -> InPlace | None:
         """Move the payload received so far into a buffer of the payload's size; ``None`` (tagged) while
         its id is not in yet or is 0 (which ``feed`` reports as it completes)."""
         pieces = self._pieces
@@ -103,23 +89,18 @@ class LenPrefixDecoder(Decoder[Any]):
             self._ident = ident
             skip = 4
         self._got = pieces.held
-        frame = io.BytesIO(pieces.join(skip=skip))
-        frame.seek(self._need - skip - 1)
-        frame.write(b"\0")  # sized at once (zero-filled: Python has no uninitialised bytes to read into)
-        self._frame = frame
-        self._view = frame.getbuffer()
-        return self._view
+        self._into = InPlace(pieces.join(skip=skip), self._need - skip)
+        return self._into
 
     def buffer_updated(self, nbytes: int) -> list[Any]:
         self._got += nbytes
         return [self._done()] if self._got >= self._need else []
 
     def _done(self) -> Any:
-        """The message read into place: its buffer, as ``bytes`` without a copy (no view of it left)."""
-        assert self._frame is not None and self._view is not None
-        self._view.release()
-        message = self._frame.getvalue()
-        self._frame = self._view = None
+        """The message read into place, as ``bytes``."""
+        assert self._into is not None
+        message = self._into.take()
+        self._into = None
         self._need = -1
         self._got = 0
         return message if self._tag is None else (self._ident, message)
@@ -127,7 +108,7 @@ class LenPrefixDecoder(Decoder[Any]):
     def feed(self, data: bytes) -> list[Any]:
         need = self._need
         if need >= 0:  # inside a payload
-            if self._view is None and len(data) < need - self._pieces.held:  # the hot loop of a big frame
+            if self._into is None and len(data) < need - self._pieces.held:  # the hot loop of a big frame
                 self._pieces.append(data)  # in small chunks
                 return []
             return self._payload(data)
@@ -157,10 +138,10 @@ class LenPrefixDecoder(Decoder[Any]):
         reader), then the frames after it."""
         out: list[Any] = []
         end = len(data)
-        if self._view is not None:  # a payload lent to a reader (get_buffer), fed bytes after all: copied in
+        if self._into is not None:  # a payload lent to a reader (get_buffer), fed bytes after all: copied in
             take = min(end, self._need - self._got)
             start = self._got - (4 if self._tag else 0)
-            self._view[start : start + take] = data if take == end else memoryview(data)[:take]
+            self._into.view[start : start + take] = data if take == end else memoryview(data)[:take]
             self._got += take
             if self._got < self._need:
                 return out

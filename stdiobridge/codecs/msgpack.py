@@ -7,7 +7,6 @@ follow ``max_frame`` so that a huge declared length is refused from its header.
 from __future__ import annotations
 
 import functools
-import io
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import msgpack
 
 from ..errors import DecodeError, EncodeError, FrameTooLarge, ProtocolError, excerpt_of
-from .base import DEFAULT_MAX_FRAME, Codec, Decoder, Pieces
+from .base import DEFAULT_MAX_FRAME, Codec, Decoder, InPlace, Pieces
 from .ids import NotTagged, not_tagged
 
 __all__ = ["MsgpackCodec", "MsgpackDecoder"]
@@ -83,7 +82,7 @@ class MsgpackDecoder(Decoder[Any]):
         "_aside",
         "_buf",
         "_extra",
-        "_frame",
+        "_into",
         "_kind",
         "_lim",
         "_max",
@@ -93,7 +92,6 @@ class MsgpackDecoder(Decoder[Any]):
         "_pos",
         "_stack",
         "_todo",
-        "_view",
     )
 
     def __init__(self, max_frame: int, pair: Callable[[Any], Any] | None = None) -> None:
@@ -109,8 +107,7 @@ class MsgpackDecoder(Decoder[Any]):
         self._kind = 0  # its leading byte (str or bin)
         self._payload: Any = None  # that payload, complete, until the value is
         self._extra = 0  # bytes received but not in ``_buf`` (the aside payload and its header, minus the marker)
-        self._frame: io.BytesIO | None = None  # once lent: the aside payload, read into place
-        self._view: memoryview | None = None  # and a view of it
+        self._into: InPlace | None = None  # once lent: the aside payload, read into place
 
     @property
     def buffered(self) -> int:
@@ -119,17 +116,13 @@ class MsgpackDecoder(Decoder[Any]):
     def get_buffer(self) -> memoryview | None:
         """The rest of a str/bin payload collected aside, once at least 64 KiB of it are still to come, else
         ``None``. Its whole buffer is allocated then: as much as its header announced, within ``max_frame``."""
-        view = self._view
-        if view is None:
+        into = self._into
+        if into is None:
             if self._todo < _LEND:
                 return None
             size = self._aside.held + self._todo
-            frame = io.BytesIO(self._aside.join())  # what came of it so far
-            frame.seek(size - 1)
-            frame.write(b"\0")  # sized at once (zero-filled: Python has no uninitialised bytes to read into)
-            self._frame = frame
-            self._view = view = frame.getbuffer()
-        return view[len(view) - self._todo :]
+            into = self._into = InPlace(self._aside.join(), size)  # from what came of it so far
+        return into.view[len(into.view) - self._todo :]
 
     def buffer_updated(self, nbytes: int) -> list[Any]:
         self._todo -= nbytes
@@ -140,18 +133,17 @@ class MsgpackDecoder(Decoder[Any]):
         return self._resume([])
 
     def _lent_payload(self) -> bytes:
-        """The payload read into place: its buffer, as ``bytes`` without a copy (no view of it left)."""
-        assert self._frame is not None and self._view is not None
-        self._view.release()
-        payload = self._frame.getvalue()
-        self._frame = self._view = None
+        """The payload read into place, as ``bytes``."""
+        assert self._into is not None
+        payload = self._into.take()
+        self._into = None
         return payload
 
     def feed(self, data: bytes) -> list[Any]:
         todo = self._todo
         if todo:  # inside a payload collected aside
             size = len(data)
-            if size < todo and self._view is None:  # the hot loop of a big value in small chunks
+            if size < todo and self._into is None:  # the hot loop of a big value in small chunks
                 self._aside.append(data)
                 self._todo = todo - size
                 self._extra += size
@@ -190,11 +182,11 @@ class MsgpackDecoder(Decoder[Any]):
         lent to a reader), then the rest of the value."""
         todo = self._todo
         take = min(len(data), todo)
-        view = self._view
-        if view is None:
+        if self._into is None:
             self._aside.append(data[:take])
             payload = self._aside.join()
         else:  # lent to a reader, fed bytes after all: copied into place
+            view = self._into.view
             start = len(view) - todo
             view[start : start + take] = data if take == len(data) else memoryview(data)[:take]
             if take < todo:
@@ -373,9 +365,9 @@ class MsgpackDecoder(Decoder[Any]):
         self._aside.clear()
         self._extra = self._todo = 0
         self._payload = None
-        if self._view is not None:
-            self._view.release()
-            self._frame = self._view = None
+        if self._into is not None:
+            self._into.view.release()
+            self._into = None
 
     def _too_large(self, size: int, near: Any, out: list[Any]) -> FrameTooLarge:
         near = bytes(near[:64])
