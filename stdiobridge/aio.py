@@ -358,6 +358,9 @@ class AsyncBridge(Front):
             n = os.write(fd, frame)
         except OSError:
             return False, None
+        except BaseException:  # a signal handler's, as the write returned: how much went out is not known
+            self._after(child, ex.lost_place())
+            raise
         if n == len(frame):
             try:
                 data = os.read(child.proc.stdout_fd, READ_CHUNK)
@@ -374,8 +377,12 @@ class AsyncBridge(Front):
                 if not answered:
                     self._after(child, [])
                 return answered, value
-        call = ex.submit([(rid, frame)], now=entered, limit=limit)
-        ex.wrote(n)
+        try:
+            call = ex.submit([(rid, frame)], now=entered, limit=limit)
+            ex.wrote(n)
+        except BaseException:  # (likewise, before the exchange knew of the bytes written)
+            self._after(child, ex.lost_place())
+            raise
         if n < len(frame):
             self._send(child)  # the rest, as the pipe drains
         return False, call
@@ -546,14 +553,17 @@ class AsyncBridge(Front):
         while out:
             try:
                 n = os.write(child.proc.stdin_fd, out[0]) if len(out) == 1 else os.writev(child.proc.stdin_fd, out)
+                if n:
+                    ex.wrote(n)
             except BlockingIOError:
                 n = 0
             except OSError:  # the child's stdin is closed: undelivered calls may go to a fresh child
                 ended = ex.broken_pipe()
                 out = []
                 break
-            if n:
-                ex.wrote(n)
+            except BaseException:  # a signal handler's, as the write returned: see _quick
+                self._after(child, ex.lost_place())
+                raise
             if n < sum(map(len, out)):
                 break
             out = ex.outgoing()

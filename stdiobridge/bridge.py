@@ -343,7 +343,7 @@ class Bridge(Front):
             call: Call | None = None
             child: _Child | None = None
             lock = self._state.lock  # the plain lock: holding the turn, this thread refuses re-entry already
-            reading = False  # between a read of stdout and quick_take: an exception then may lose the bytes read
+            unsure = False  # I/O the exchange has not taken in yet: leaving then loses the stream's place
             try:
                 lock.acquire()
                 try:
@@ -351,6 +351,7 @@ class Bridge(Front):
                     if child is not None and child.ex.quick and not self._closed:
                         try:  # from here on the request may be out: leaving early abandons its id (see except)
                             try:
+                                unsure = True
                                 if isinstance(frame, bytes):
                                     n = os.write(child.in_fd, frame)
                                     whole = n == len(frame)
@@ -360,10 +361,11 @@ class Bridge(Front):
                             except (BlockingIOError, BrokenPipeError, ConnectionResetError):
                                 n = -1  # nothing written: the general path (and its not-delivered rule) takes it
                                 whole = False
+                            unsure = n > 0 and not whole  # a frame begun: until quick_register takes it in
                             data = b""
                             message = NO_ANSWER
                             if whole:
-                                reading = True
+                                unsure = True
                                 try:  # noqa: SIM105  (as in call)
                                     data = os.read(child.out_fd, READ_CHUNK)
                                 except BlockingIOError:
@@ -372,13 +374,15 @@ class Bridge(Front):
                                     message = child.ex.quick_take(n, data, rid)
                                     if message is not NO_ANSWER and message is not PARTIAL:
                                         return message
-                                reading = False
+                                unsure = False
                             if n >= 0:
                                 message = self._quick_rest(
                                     child, frame, n, data, message, limit=limit, rid=rid, lock=lock
                                 )
                         except BaseException:
-                            if reading:  # ids keep answers apart, not the bytes of one answer: stop the child
+                            # Ids keep answers apart, not the bytes of one frame: a frame cut short, or bytes read
+                            # and not taken in, would shift the stream. Then the child cannot be kept.
+                            if unsure:
                                 child.ex.lost_place()
                             self._interrupted(child, rid)
                             raise
@@ -599,6 +603,8 @@ class Bridge(Front):
                 if out:
                     try:
                         n = os.write(in_fd, out[0]) if len(out) == 1 else os.writev(in_fd, out)
+                        if n:
+                            ex.wrote(n)
                     except BlockingIOError:
                         n = 0
                     except (BrokenPipeError, ConnectionResetError):
@@ -607,16 +613,17 @@ class Bridge(Front):
                             return
                         n = 0  # the death shows on the pidfd or stdout
                         out = []
-                    if n:
-                        ex.wrote(n)
-                        if n == (len(out[0]) if len(out) == 1 else sum(map(len, out))):
-                            out = ex.outgoing()  # all taken: there may be more to write
-                            if out:
-                                continue
-                            # All is out. Read before waiting: the child has often answered by now (on one
-                            # CPU it runs as soon as it is woken), which saves the poll; else EAGAIN, then poll.
-                            read_first = True
-                        # else the pipe is full: a retry would fail, so wait for POLLOUT below
+                    except BaseException:  # a signal handler's, as the write returned: what went out is not known,
+                        ex.lost_place()  # and a frame cut short would splice the next one (``lock`` held, tagged)
+                        raise
+                    if n and n == (len(out[0]) if len(out) == 1 else sum(map(len, out))):
+                        out = ex.outgoing()  # all taken: there may be more to write
+                        if out:
+                            continue
+                        # All is out. Read before waiting: the child has often answered by now (on one
+                        # CPU it runs as soon as it is woken), which saves the poll; else EAGAIN, then poll.
+                        read_first = True
+                    # else nothing, or the pipe is full: a retry would fail, so wait for POLLOUT below
                 want_write = bool(out)
                 deadline = ex.next_deadline()
             finally:
@@ -781,13 +788,15 @@ class Bridge(Front):
             return
         try:
             n = os.write(child.in_fd, out[0]) if len(out) == 1 else os.writev(child.in_fd, out)
+            if n:
+                ex.wrote(n)
         except BlockingIOError:
-            n = 0
+            pass
         except (BrokenPipeError, ConnectionResetError):
             ex.broken_pipe()  # undelivered calls end NOT_DELIVERED (sent again once); the rest see the death
-            n = 0
-        if n:
-            ex.wrote(n)
+        except BaseException:  # as the write returned: see _drive
+            ex.lost_place()
+            raise
         if ex.outgoing() and self._owner:
             with contextlib.suppress(BlockingIOError):
                 os.eventfd_write(child.wake_fd, 1)

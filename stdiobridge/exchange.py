@@ -622,15 +622,15 @@ class Exchange:
         )
 
     def lost_place(self) -> list[Call]:
-        """A reader left between reading stdout and handing the bytes over (a signal handler's exception as
-        the read returned): they may be lost, and with them the stream's place, ids or not. The child is
-        stopped; returns the calls that ended."""
+        """A front left between a read or write and handing over its result (a signal handler's exception as
+        the syscall returned): bytes read may be lost, or a frame written in part would splice the next one.
+        Ids or not, the stream's place is lost: the child is stopped; returns the calls that ended."""
         if self.state is ChildState.BROKEN or self.state is ChildState.DEAD:
             return []
         return self._break(
             ChildExited(
-                f"{label(self.child)} was stopped because a call was interrupted while its answer was being read; "
-                "its request may or may not have been processed"
+                f"{label(self.child)} was stopped because a call was interrupted as it wrote its request or read "
+                "its answer; the request may or may not have been processed"
             )
         )
 

@@ -180,6 +180,68 @@ def test_async_an_exception_as_a_read_returns_never_loses_the_streams_place(
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
+class _WriteThenInterrupt:
+    """``os`` for the bridge's modules: the next write to stdin ``fd`` writes, then raises ``kind``, as a
+    signal handler does as the syscall returns. Everything else is ``os``."""
+
+    def __init__(self, fd: int, kind: type[BaseException] = KeyboardInterrupt) -> None:
+        self.fd = fd
+        self.kind = kind
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def _wrote(self, fd: int, n: int) -> int:
+        if fd == self.fd and self.armed:
+            self.armed = False
+            raise self.kind()
+        return n
+
+    def write(self, fd: int, data: Any) -> int:
+        return self._wrote(fd, os.write(fd, data))
+
+    def writev(self, fd: int, buffers: Any) -> int:
+        return self._wrote(fd, os.writev(fd, buffers))
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@pytest.mark.parametrize("many", [False, True], ids=["call", "call_many"])
+def test_ctrl_c_as_a_write_returns_never_splices_the_next_request(
+    monkeypatch: pytest.MonkeyPatch, tagged: bool, many: bool
+) -> None:
+    """Part of a request is out, and the bridge never heard how much: with or without ids, the next request
+    would be spliced onto it, so the child is stopped and later calls get their own answers."""
+    with sb.Bridge(["cat"], codec="lines", tagged=tagged, timeout=2) as br:
+        assert br.call("warm") == "warm"
+        monkeypatch.setattr(sb.bridge, "os", _WriteThenInterrupt(br._child.in_fd))  # type: ignore[union-attr]
+        with pytest.raises(KeyboardInterrupt):  # more than the pipe holds: the write is cut short
+            br.call_many([f"{i} " + "x" * 1000 for i in range(3000)]) if many else br.call("y" * (3 << 20))
+        monkeypatch.undo()
+        assert [br.call(f"next {i}") for i in range(3)] == [f"next {i}" for i in range(3)]
+        assert br.stats.restarts == 1
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["untagged", "tagged"])
+@pytest.mark.parametrize("many", [False, True], ids=["call", "call_many"])
+def test_async_an_exception_as_a_write_returns_never_splices_the_next_request(
+    monkeypatch: pytest.MonkeyPatch, tagged: bool, many: bool
+) -> None:
+    async def main() -> None:
+        async with sb.AsyncBridge(["cat"], codec="lines", tagged=tagged, timeout=2) as br:
+            assert await br.call("warm") == "warm"
+            monkeypatch.setattr(sb.aio, "os", _WriteThenInterrupt(br._child.proc.stdin_fd, Interrupted))  # type: ignore[union-attr]
+            with pytest.raises(Interrupted):
+                if many:
+                    await br.call_many([f"{i} " + "x" * 1000 for i in range(3000)])
+                else:
+                    await br.call("y" * (3 << 20))
+            monkeypatch.undo()
+            assert [await br.call(f"next {i}") for i in range(3)] == [f"next {i}" for i in range(3)]
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
 # -- 2. results never exceed the requests
 
 
